@@ -1,0 +1,179 @@
+"""Multi-head attention: a wrapper of stacked heads, then the efficient version
+with weight splits (chapter 6)."""
+
+import torch
+from torch import nn
+
+from ._checks import check_divisible, check_tokens
+from .causal import CausalAttention
+from .scaled_dot import causal_mask, scaled_dot_product_attention
+
+
+class MultiHeadAttentionWrapper(nn.Module):
+    """Multi-head attention as ``num_heads`` separate :class:`CausalAttention` heads.
+
+    Each head maps ``d_in -> head_dim = d_out // num_heads``; their outputs are
+    concatenated to ``d_out`` features and mixed by ``out_proj``. It computes the
+    same function as :class:`MultiHeadAttention` (copy the weights to see it).
+
+    Parameters
+    ----------
+    d_in : int
+        Size of each input token embedding.
+    d_out : int
+        Total output size, split over the heads.
+    context_length : int
+        The most tokens an input may have.
+    dropout : float
+        Dropout probability on the attention weights (``train()`` only).
+    num_heads : int
+        Number of heads; must divide ``d_out``.
+    qkv_bias : bool
+        Give the query, key and value projections a bias.
+
+    Attributes
+    ----------
+    heads : torch.nn.ModuleList
+        ``num_heads`` instances of ``CausalAttention(d_in, head_dim, ...)``.
+    out_proj : torch.nn.Linear
+        ``d_out -> d_out``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook import MultiHeadAttentionWrapper
+    >>> _ = torch.manual_seed(123)
+    >>> mha = MultiHeadAttentionWrapper(d_in=3, d_out=4, context_length=6, num_heads=2)
+    >>> out, attn_weights = mha(torch.rand(2, 6, 3), need_weights=True)
+    >>> out.shape, attn_weights.shape
+    (torch.Size([2, 6, 4]), torch.Size([2, 2, 6, 6]))
+    """
+
+    def __init__(self, d_in, d_out, context_length, dropout=0.0, num_heads=2,
+                 qkv_bias=False):
+        super().__init__()
+        check_divisible(d_out, num_heads)
+        self.d_in, self.d_out, self.num_heads = d_in, d_out, num_heads
+        self.heads = nn.ModuleList(
+            CausalAttention(d_in, d_out // num_heads, context_length, dropout, qkv_bias)
+            for _ in range(num_heads)
+        )
+        self.out_proj = nn.Linear(d_out, d_out)
+
+    def forward(self, x, need_weights=False):
+        """Run every head on ``x``, concatenate, project.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, num_tokens, d_in)
+        need_weights : bool
+            Also return the attention weights of every head.
+
+        Returns
+        -------
+        output : torch.Tensor of shape (batch, num_tokens, d_out)
+        attn_weights : torch.Tensor of shape (batch, num_heads, num_tokens, num_tokens)
+            Only if ``need_weights``.
+        """
+        outputs, weights = zip(*(head(x, need_weights=True) for head in self.heads), strict=True)
+        output = self.out_proj(torch.cat(outputs, dim=-1))  # (batch, num_tokens, d_out)
+        if need_weights:
+            return output, torch.stack(weights, dim=1)  # (batch, num_heads, n, n)
+        return output
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with one projection per role, split into heads.
+
+    One ``nn.Linear(d_in, d_out)`` computes the queries of all heads at once; a
+    view splits its ``d_out`` features into ``num_heads`` chunks of ``head_dim``,
+    so head ``h`` uses output features ``h * head_dim .. (h + 1) * head_dim - 1``.
+
+    Parameters
+    ----------
+    d_in : int
+        Size of each input token embedding.
+    d_out : int
+        Total output size, split over the heads.
+    context_length : int
+        The most tokens an input may have.
+    dropout : float
+        Dropout probability on the attention weights (``train()`` only).
+    num_heads : int
+        Number of heads; must divide ``d_out``.
+    qkv_bias : bool
+        Give the query, key and value projections a bias.
+    causal : bool
+        Mask future tokens; ``False`` gives bidirectional self-attention (as in
+        an encoder or a Vision Transformer).
+
+    Attributes
+    ----------
+    W_query, W_key, W_value : torch.nn.Linear
+        ``d_in -> d_out``.
+    out_proj : torch.nn.Linear
+        ``d_out -> d_out``.
+    mask : torch.Tensor of shape (context_length, context_length)
+        Boolean buffer, True = may attend (all True when ``causal=False``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook import MultiHeadAttention
+    >>> _ = torch.manual_seed(123)
+    >>> mha = MultiHeadAttention(d_in=3, d_out=4, context_length=6, num_heads=2)
+    >>> out, attn_weights = mha(torch.rand(2, 6, 3), need_weights=True)
+    >>> out.shape, attn_weights.shape
+    (torch.Size([2, 6, 4]), torch.Size([2, 2, 6, 6]))
+    """
+
+    def __init__(self, d_in, d_out, context_length, dropout=0.0, num_heads=2,
+                 qkv_bias=False, causal=True):
+        super().__init__()
+        check_divisible(d_out, num_heads)
+        self.d_in, self.d_out, self.context_length = d_in, d_out, context_length
+        self.num_heads, self.head_dim = num_heads, d_out // num_heads
+        self.dropout, self.causal = dropout, causal
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)
+        mask = causal_mask(context_length)
+        self.register_buffer("mask", mask if causal else torch.ones_like(mask),
+                             persistent=False)
+
+    def _split_heads(self, x):
+        batch, num_tokens, _ = x.shape
+        x = x.view(batch, num_tokens, self.num_heads, self.head_dim)
+        return x.transpose(1, 2)  # (batch, num_heads, num_tokens, head_dim)
+
+    def forward(self, x, need_weights=False):
+        """Attend over the tokens of ``x`` with all heads at once.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, num_tokens, d_in)
+            ``num_tokens <= context_length``.
+        need_weights : bool
+            Also return the attention weights of every head.
+
+        Returns
+        -------
+        output : torch.Tensor of shape (batch, num_tokens, d_out)
+        attn_weights : torch.Tensor of shape (batch, num_heads, num_tokens, num_tokens)
+            Only if ``need_weights``.
+        """
+        check_tokens(x, self.d_in, batched=True, context_length=self.context_length)
+        batch, num_tokens, _ = x.shape
+        queries = self._split_heads(self.W_query(x))  # (batch, num_heads, n, head_dim)
+        keys = self._split_heads(self.W_key(x))
+        values = self._split_heads(self.W_value(x))
+        context_vec, attn_weights = scaled_dot_product_attention(
+            queries, keys, values,
+            attn_mask=self.mask[:num_tokens, :num_tokens],
+            dropout_p=self.dropout if self.training else 0.0,
+        )  # (batch, num_heads, num_tokens, head_dim)
+        context_vec = context_vec.transpose(1, 2)  # (batch, num_tokens, num_heads, head_dim)
+        context_vec = context_vec.reshape(batch, num_tokens, self.d_out)
+        output = self.out_proj(context_vec)  # (batch, num_tokens, d_out)
+        return (output, attn_weights) if need_weights else output

@@ -1,0 +1,77 @@
+"""Figures of the book. Every helper takes data and an optional ``ax``, returns
+the :class:`matplotlib.figure.Figure`, and touches no global state (no pyplot)."""
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def _axes(ax, figsize):
+    if ax is not None:
+        return ax
+    return Figure(figsize=figsize, layout="constrained").add_subplot()
+
+
+def _to_numpy(x):
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def plot_attention_heatmap(attn_weights, row_labels=None, col_labels=None, *, ax=None,
+                           title=None, annotate=None, cmap="viridis", colorbar=True,
+                           xlabel="key", ylabel="query"):
+    """Draw a matrix of attention weights, one row per query.
+
+    Parameters
+    ----------
+    attn_weights : torch.Tensor or numpy.ndarray of shape (num_queries, num_keys)
+    row_labels : sequence of str, optional
+        Labels of the queries (rows).
+    col_labels : sequence of str, optional
+        Labels of the keys (columns); default ``row_labels``.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure if None.
+    title : str, optional
+    annotate : bool, optional
+        Write each weight in its cell; by default when the matrix is at most 10x10.
+    cmap : str
+    colorbar : bool
+    xlabel, ylabel : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from attnbook import simplified_self_attention
+    >>> from attnbook.data import JOURNEY_TOKENS, journey_embeddings
+    >>> from attnbook.plotting import plot_attention_heatmap
+    >>> _, attn_weights = simplified_self_attention(journey_embeddings())
+    >>> fig = plot_attention_heatmap(attn_weights, JOURNEY_TOKENS)
+    >>> len(fig.axes)  # the heatmap and its colour bar
+    2
+    """
+    weights = _to_numpy(attn_weights)
+    if weights.ndim != 2:
+        raise ValueError(f"expected attn_weights of shape (num_queries, num_keys), "
+                         f"got {weights.shape}")
+    col_labels = row_labels if col_labels is None else col_labels
+    ax = _axes(ax, figsize=(0.6 * weights.shape[1] + 2.2, 0.5 * weights.shape[0] + 1.2))
+    image = ax.imshow(weights, cmap=cmap, vmin=0.0, vmax=max(float(weights.max()), 1e-12))
+    if row_labels is not None:
+        ax.set_yticks(range(weights.shape[0]), labels=row_labels)
+    if col_labels is not None:
+        ax.set_xticks(range(weights.shape[1]), labels=col_labels, rotation=45, ha="right")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if annotate is None:
+        annotate = max(weights.shape) <= 10
+    if annotate:
+        threshold = 0.6 * weights.max()
+        for (i, j), w in np.ndenumerate(weights):
+            ax.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=8,
+                    color="black" if w > threshold else "white")
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="attention weight")
+    return ax.figure

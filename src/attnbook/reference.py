@@ -1,0 +1,181 @@
+"""NumPy twins of the attention functions: the equations with nothing hidden.
+
+Every function here mirrors a PyTorch function or module of :mod:`attnbook`
+with the same semantics (bool masks: **True = may attend**; float masks are
+added to the scores), written with plain :class:`numpy.ndarray` operations. The
+tests check the PyTorch code against these, and the book uses them to show the
+arithmetic step by step. Weight matrices are given in the orientation of the
+equations, ``(d_in, d_out)``, so that a projection is ``x @ W``.
+"""
+
+import numpy as np
+
+
+def softmax(x, axis=-1):
+    """Numerically stable softmax; a slice that is ``-inf`` everywhere gives zeros.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (...)
+    axis : int
+
+    Returns
+    -------
+    numpy.ndarray of the same shape as x
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.reference import softmax
+    >>> softmax(np.array([1.0, 2.0, 3.0])).round(4)
+    array([0.09  , 0.2447, 0.6652])
+    """
+    x = np.asarray(x, dtype=float)
+    x_max = np.max(x, axis=axis, keepdims=True)
+    x_max = np.where(np.isfinite(x_max), x_max, 0.0)
+    exp_x = np.exp(x - x_max)
+    total = np.sum(exp_x, axis=axis, keepdims=True)
+    return exp_x / np.where(total > 0, total, 1.0)
+
+
+def simplified_self_attention(inputs):
+    """Twin of :func:`attnbook.simplified_self_attention`.
+
+    Parameters
+    ----------
+    inputs : numpy.ndarray of shape (..., num_tokens, d_in)
+
+    Returns
+    -------
+    context_vecs : numpy.ndarray of shape (..., num_tokens, d_in)
+    attn_weights : numpy.ndarray of shape (..., num_tokens, num_tokens)
+    """
+    inputs = np.asarray(inputs, dtype=float)
+    attn_scores = inputs @ np.swapaxes(inputs, -1, -2)
+    attn_weights = softmax(attn_scores, axis=-1)
+    return attn_weights @ inputs, attn_weights
+
+
+def causal_mask(num_tokens, num_keys=None):
+    """Twin of :func:`attnbook.causal_mask`: bool, True on and below the diagonal."""
+    num_keys = num_tokens if num_keys is None else num_keys
+    return np.tril(np.ones((num_tokens, num_keys), dtype=bool))
+
+
+def _apply_attn_mask(attn_scores, attn_mask):
+    if attn_mask is None:
+        return attn_scores
+    attn_mask = np.asarray(attn_mask)
+    if attn_mask.dtype == bool:
+        return np.where(attn_mask, attn_scores, -np.inf)
+    return attn_scores + attn_mask
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False,
+                                 scale=None):
+    """Twin of :func:`attnbook.scaled_dot_product_attention` (without dropout).
+
+    Parameters
+    ----------
+    query : numpy.ndarray of shape (..., num_queries, d_k)
+    key : numpy.ndarray of shape (..., num_keys, d_k)
+    value : numpy.ndarray of shape (..., num_keys, d_v)
+    attn_mask : numpy.ndarray, optional
+        Bool (True = may attend) or float (added), broadcastable to
+        ``(..., num_queries, num_keys)``.
+    is_causal : bool
+    scale : float, optional
+        Defaults to ``1 / sqrt(d_k)``.
+
+    Returns
+    -------
+    context_vec : numpy.ndarray of shape (..., num_queries, d_v)
+    attn_weights : numpy.ndarray of shape (..., num_queries, num_keys)
+    """
+    query, key, value = (np.asarray(a, dtype=float) for a in (query, key, value))
+    if is_causal:
+        attn_mask = causal_mask(query.shape[-2], key.shape[-2])
+    if scale is None:
+        scale = 1.0 / np.sqrt(query.shape[-1])
+    attn_scores = query @ np.swapaxes(key, -1, -2) * scale
+    attn_weights = softmax(_apply_attn_mask(attn_scores, attn_mask), axis=-1)
+    return attn_weights @ value, attn_weights
+
+
+def self_attention(x, W_query, W_key, W_value, attn_mask=None):
+    """Self-attention with trainable weights (twin of SelfAttentionV1/V2).
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (..., num_tokens, d_in)
+    W_query, W_key, W_value : numpy.ndarray of shape (d_in, d_out)
+    attn_mask : numpy.ndarray, optional
+        As in :func:`scaled_dot_product_attention`.
+
+    Returns
+    -------
+    context_vec : numpy.ndarray of shape (..., num_tokens, d_out)
+    attn_weights : numpy.ndarray of shape (..., num_tokens, num_tokens)
+    """
+    x = np.asarray(x, dtype=float)
+    return scaled_dot_product_attention(x @ W_query, x @ W_key, x @ W_value, attn_mask)
+
+
+def multi_head_attention(x, W_query, W_key, W_value, W_out, b_out, num_heads,
+                         causal=True):
+    """Twin of :class:`attnbook.MultiHeadAttention` (without dropout and biases
+    of the query, key and value projections).
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (batch, num_tokens, d_in)
+    W_query, W_key, W_value : numpy.ndarray of shape (d_in, d_out)
+    W_out : numpy.ndarray of shape (d_out, d_out)
+    b_out : numpy.ndarray of shape (d_out,)
+    num_heads : int
+    causal : bool
+
+    Returns
+    -------
+    output : numpy.ndarray of shape (batch, num_tokens, d_out)
+    attn_weights : numpy.ndarray of shape (batch, num_heads, num_tokens, num_tokens)
+    """
+    x = np.asarray(x, dtype=float)
+    batch, num_tokens, _ = x.shape
+    d_out = W_query.shape[1]
+    head_dim = d_out // num_heads
+
+    def split(t):  # (batch, num_tokens, d_out) -> (batch, num_heads, num_tokens, head_dim)
+        return t.reshape(batch, num_tokens, num_heads, head_dim).transpose(0, 2, 1, 3)
+
+    mask = causal_mask(num_tokens) if causal else None
+    context_vec, attn_weights = scaled_dot_product_attention(
+        split(x @ W_query), split(x @ W_key), split(x @ W_value), mask
+    )
+    context_vec = context_vec.transpose(0, 2, 1, 3).reshape(batch, num_tokens, d_out)
+    return context_vec @ W_out + b_out, attn_weights
+
+
+def additive_attention(query, key, value, W_query, W_key, w_v, attn_mask=None):
+    """Twin of :class:`attnbook.AdditiveAttention`.
+
+    Parameters
+    ----------
+    query : numpy.ndarray of shape (..., num_queries, d_query)
+    key : numpy.ndarray of shape (..., num_keys, d_key)
+    value : numpy.ndarray of shape (..., num_keys, d_v)
+    W_query : numpy.ndarray of shape (d_query, d_hidden)
+    W_key : numpy.ndarray of shape (d_key, d_hidden)
+    w_v : numpy.ndarray of shape (d_hidden,)
+    attn_mask : numpy.ndarray, optional
+
+    Returns
+    -------
+    context_vec : numpy.ndarray of shape (..., num_queries, d_v)
+    attn_weights : numpy.ndarray of shape (..., num_queries, num_keys)
+    """
+    query, key, value = (np.asarray(a, dtype=float) for a in (query, key, value))
+    hidden = np.tanh((query @ W_query)[..., :, None, :] + (key @ W_key)[..., None, :, :])
+    attn_scores = hidden @ w_v  # (..., num_queries, num_keys)
+    attn_weights = softmax(_apply_attn_mask(attn_scores, attn_mask), axis=-1)
+    return attn_weights @ value, attn_weights

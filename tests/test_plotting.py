@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from attnbook.plotting import plot_attention_heatmap
+
+
+def test_heatmap_returns_figure_with_labels_and_values():
+    weights = torch.tensor([[1.0, 0.0], [0.25, 0.75]])
+    fig = plot_attention_heatmap(weights, ["a", "b"], title="t")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(ax.images[0].get_array(), weights.numpy())
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert [t.get_text() for t in ax.texts] == ["1.00", "0.00", "0.25", "0.75"]
+    assert ax.get_title() == "t"
+
+
+def test_heatmap_draws_into_given_axes_without_colorbar():
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot_attention_heatmap(np.eye(3), ax=ax, colorbar=False) is fig
+    assert len(fig.axes) == 1
+
+
+def test_heatmap_skips_annotations_on_large_matrices():
+    fig = plot_attention_heatmap(np.full((12, 12), 1 / 12))
+    assert len(fig.axes[0].texts) == 0
+
+
+def test_heatmap_rejects_batched_weights():
+    with pytest.raises(ValueError, match=r"\(num_queries, num_keys\)"):
+        plot_attention_heatmap(np.ones((2, 3, 3)))
