@@ -29,7 +29,11 @@ class CausalAttention(nn.Module):
 
     Attributes
     ----------
-    W_query, W_key, W_value : torch.nn.Linear
+    W_query : torch.nn.Linear
+        ``d_in -> d_out``.
+    W_key : torch.nn.Linear
+        ``d_in -> d_out``.
+    W_value : torch.nn.Linear
         ``d_in -> d_out``.
     mask : torch.Tensor of shape (context_length, context_length)
         Boolean buffer from :func:`attnbook.causal_mask`: True = may attend.

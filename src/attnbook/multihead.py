@@ -109,7 +109,11 @@ class MultiHeadAttention(nn.Module):
 
     Attributes
     ----------
-    W_query, W_key, W_value : torch.nn.Linear
+    W_query : torch.nn.Linear
+        ``d_in -> d_out``.
+    W_key : torch.nn.Linear
+        ``d_in -> d_out``.
+    W_value : torch.nn.Linear
         ``d_in -> d_out``.
     out_proj : torch.nn.Linear
         ``d_out -> d_out``.

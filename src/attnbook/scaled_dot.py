@@ -164,7 +164,11 @@ class SelfAttentionV1(nn.Module):
 
     Attributes
     ----------
-    W_query, W_key, W_value : torch.nn.Parameter of shape (d_in, d_out)
+    W_query : torch.nn.Parameter of shape (d_in, d_out)
+        Initialised uniformly in [0, 1), as in the lecture.
+    W_key : torch.nn.Parameter of shape (d_in, d_out)
+        Initialised uniformly in [0, 1), as in the lecture.
+    W_value : torch.nn.Parameter of shape (d_in, d_out)
         Initialised uniformly in [0, 1), as in the lecture.
 
     Examples
@@ -227,7 +231,11 @@ class SelfAttentionV2(nn.Module):
 
     Attributes
     ----------
-    W_query, W_key, W_value : torch.nn.Linear
+    W_query : torch.nn.Linear
+        ``d_in -> d_out``.
+    W_key : torch.nn.Linear
+        ``d_in -> d_out``.
+    W_value : torch.nn.Linear
         ``d_in -> d_out``.
 
     Examples
