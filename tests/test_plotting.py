@@ -32,3 +32,22 @@ def test_heatmap_skips_annotations_on_large_matrices():
 def test_heatmap_rejects_batched_weights():
     with pytest.raises(ValueError, match=r"\(num_queries, num_keys\)"):
         plot_attention_heatmap(np.ones((2, 3, 3)))
+
+
+def test_curves_one_line_per_series_with_log_axes():
+    from attnbook.plotting import plot_curves
+
+    fig = plot_curves([1, 2, 4], {"a": [1, 2, 3], "b": torch.tensor([3.0, 2.0, 1.0])},
+                      logx=True, logy=True, xlabel="d_k")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["a", "b"]
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), [3.0, 2.0, 1.0])
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "d_k"
+
+
+def test_curves_reject_mismatched_lengths():
+    from attnbook.plotting import plot_curves
+
+    with pytest.raises(ValueError, match="curve 'a' has shape"):
+        plot_curves([1, 2, 3], {"a": [1, 2]})

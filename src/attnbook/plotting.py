@@ -17,7 +17,7 @@ def _to_numpy(x):
 
 def plot_attention_heatmap(attn_weights, row_labels=None, col_labels=None, *, ax=None,
                            title=None, annotate=None, cmap="viridis", colorbar=True,
-                           xlabel="key", ylabel="query"):
+                           xlabel="key", ylabel="query", colorbar_label="attention weight"):
     """Draw a matrix of attention weights, one row per query.
 
     Parameters
@@ -35,6 +35,8 @@ def plot_attention_heatmap(attn_weights, row_labels=None, col_labels=None, *, ax
     cmap : str
     colorbar : bool
     xlabel, ylabel : str
+    colorbar_label : str
+        Label of the colour bar (say, "may attend" when drawing a mask).
 
     Returns
     -------
@@ -73,5 +75,55 @@ def plot_attention_heatmap(attn_weights, row_labels=None, col_labels=None, *, ax
     if title:
         ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, label="attention weight")
+        ax.figure.colorbar(image, ax=ax, label=colorbar_label)
+    return ax.figure
+
+
+def plot_curves(x, curves, *, ax=None, xlabel=None, ylabel=None, title=None, logx=False,
+                logy=False, markers=True):
+    """Draw one line per named series over a shared x axis.
+
+    Parameters
+    ----------
+    x : sequence of float
+        The shared x values.
+    curves : dict
+        Maps each legend label (a str) to its y values, a sequence of floats as
+        long as ``x``.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure if None.
+    xlabel, ylabel, title : str, optional
+    logx, logy : bool
+        Logarithmic axes (base 2 for x, 10 for y).
+    markers : bool
+        Mark every data point.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from attnbook.plotting import plot_curves
+    >>> fig = plot_curves([1, 2, 4], {"linear": [1, 2, 4], "flat": [1, 1, 1]}, logx=True)
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['linear', 'flat']
+    """
+    x = _to_numpy(x)
+    ax = _axes(ax, figsize=(6.0, 3.6))
+    for label, y in curves.items():
+        y = _to_numpy(y)
+        if y.shape != x.shape:
+            raise ValueError(f"curve {label!r} has shape {y.shape}, expected {x.shape} like x")
+        ax.plot(x, y, marker="o" if markers else None, markersize=4, label=label)
+    if logx:
+        ax.set_xscale("log", base=2)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel(ylabel or "")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
     return ax.figure

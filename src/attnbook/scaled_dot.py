@@ -123,8 +123,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     --------
     >>> import torch
     >>> from attnbook import scaled_dot_product_attention
-    >>> torch.manual_seed(123)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(123)
     >>> query, key, value = torch.randn(2, 4, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 3)
     >>> context_vec, attn_weights = scaled_dot_product_attention(query, key, value)
     >>> context_vec.shape, attn_weights.shape

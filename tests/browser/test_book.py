@@ -140,3 +140,14 @@ def test_search_finds_softmax(browser, base_url):
     hrefs = [results.nth(i).get_attribute("href") for i in range(results.count())]
     assert any("simplified-self-attention" in h for h in hrefs), hrefs
     page.close()
+
+
+def test_api_page_documents_every_public_name():
+    import inspect
+
+    import attnbook
+
+    html = (HTML / "api.html").read_text(encoding="utf-8")
+    public = [n for n in attnbook.__all__ if not inspect.ismodule(getattr(attnbook, n))]
+    missing = [n for n in public if f'id="attnbook.{n}"' not in html]
+    assert not missing, f"not on the API page: {missing}"
