@@ -13,24 +13,11 @@ from attnbook import (
 )
 
 
-def copy_into_wrapper(mha, wrapper):
-    """Give each head of the wrapper its slice of the efficient class's weights."""
-    head_dim = mha.head_dim
-    with torch.no_grad():
-        for h, head in enumerate(wrapper.heads):
-            rows = slice(h * head_dim, (h + 1) * head_dim)
-            for name in ("W_query", "W_key", "W_value"):
-                getattr(head, name).weight.copy_(getattr(mha, name).weight[rows])
-                if getattr(mha, name).bias is not None:
-                    getattr(head, name).bias.copy_(getattr(mha, name).bias[rows])
-        wrapper.out_proj.load_state_dict(mha.out_proj.state_dict())
-
-
 @pytest.mark.parametrize("qkv_bias", [False, True])
 def test_wrapper_and_efficient_class_compute_the_same_function(qkv_bias):
     kwargs = dict(d_in=6, d_out=8, context_length=10, num_heads=4, qkv_bias=qkv_bias)
     mha, wrapper = MultiHeadAttention(**kwargs), MultiHeadAttentionWrapper(**kwargs)
-    copy_into_wrapper(mha, wrapper)
+    assert wrapper.load_from(mha) is wrapper
     x = torch.randn(3, 7, 6)
     out, weights = mha(x, need_weights=True)
     out_w, weights_w = wrapper(x, need_weights=True)
@@ -47,17 +34,15 @@ def test_wrapper_structure():
 
 
 @pytest.mark.parametrize("causal", [True, False])
-def test_equals_torch_multihead_attention(causal):
+@pytest.mark.parametrize("qkv_bias", [True, False])
+def test_equals_torch_multihead_attention(causal, qkv_bias):
     d, num_heads, n = 8, 2, 5
-    mha = MultiHeadAttention(d, d, context_length=n, num_heads=num_heads, qkv_bias=True,
+    mha = MultiHeadAttention(d, d, context_length=n, num_heads=num_heads, qkv_bias=qkv_bias,
                              causal=causal)
-    torch_mha = torch.nn.MultiheadAttention(d, num_heads, bias=True, batch_first=True)
-    with torch.no_grad():
-        torch_mha.in_proj_weight.copy_(torch.cat(
-            [mha.W_query.weight, mha.W_key.weight, mha.W_value.weight]))
-        torch_mha.in_proj_bias.copy_(torch.cat(
-            [mha.W_query.bias, mha.W_key.bias, mha.W_value.bias]))
-        torch_mha.out_proj.load_state_dict(mha.out_proj.state_dict())
+    torch_mha = mha.to_torch()
+    assert isinstance(torch_mha, torch.nn.MultiheadAttention) and torch_mha.batch_first
+    # the in-projection is built independently from the module's own Linear layers
+    torch.testing.assert_close(torch_mha.in_proj_weight[d:2 * d], mha.W_key.weight)
     x = torch.randn(2, n, d)
     # PyTorch's module takes the opposite polarity: True = may NOT attend
     torch_mask = ~causal_mask(n) if causal else None
@@ -66,6 +51,19 @@ def test_equals_torch_multihead_attention(causal):
     out, weights = mha(x, need_weights=True)
     assert_close(out, expected)
     assert_close(weights, expected_weights)
+
+
+def test_to_torch_needs_d_in_equal_d_out():
+    with pytest.raises(ValueError, match="d_in == d_out, got d_in=3, d_out=4"):
+        MultiHeadAttention(3, 4, context_length=4).to_torch()
+
+
+def test_load_from_rejects_other_sizes():
+    wrapper = MultiHeadAttentionWrapper(3, 4, context_length=4, num_heads=2)
+    with pytest.raises(ValueError, match=r"\(d_in, d_out, num_heads\) = \(3, 4, 2\)"):
+        wrapper.load_from(MultiHeadAttention(3, 6, context_length=4, num_heads=2))
+    with pytest.raises(ValueError, match="qkv_bias differs"):
+        wrapper.load_from(MultiHeadAttention(3, 4, context_length=4, qkv_bias=True))
 
 
 def test_matches_numpy_twin_with_d_in_not_d_out():

@@ -51,3 +51,22 @@ def test_curves_reject_mismatched_lengths():
 
     with pytest.raises(ValueError, match="curve 'a' has shape"):
         plot_curves([1, 2, 3], {"a": [1, 2]})
+
+
+def test_heads_one_panel_per_head_shared_scale():
+    from attnbook.plotting import plot_attention_heads
+
+    weights = torch.rand(5, 3, 3)
+    fig = plot_attention_heads(weights, ["a", "b", "c"], ncols=2)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 5
+    np.testing.assert_array_equal(panels[4].images[0].get_array(), weights[4].numpy())
+    assert {p.images[0].get_clim() for p in panels} == {(0.0, float(weights.max()))}
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == ["a", "b", "c"]
+
+
+def test_heads_reject_unbatched_weights():
+    from attnbook.plotting import plot_attention_heads
+
+    with pytest.raises(ValueError, match=r"\(num_heads, num_queries, num_keys\)"):
+        plot_attention_heads(np.ones((3, 3)))

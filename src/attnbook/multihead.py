@@ -60,6 +60,43 @@ class MultiHeadAttentionWrapper(nn.Module):
         )
         self.out_proj = nn.Linear(d_out, d_out)
 
+    @torch.no_grad()
+    def load_from(self, mha):
+        """Copy the weights of an efficient :class:`MultiHeadAttention` into the heads.
+
+        Head ``h`` receives rows ``h * head_dim .. (h + 1) * head_dim - 1`` of each
+        projection (the features the efficient class's view gives to head ``h``);
+        ``out_proj`` is copied whole. Afterwards both modules compute the same
+        function.
+
+        Parameters
+        ----------
+        mha : MultiHeadAttention
+            With the same ``d_in``, ``d_out``, ``num_heads`` and ``qkv_bias``.
+
+        Returns
+        -------
+        MultiHeadAttentionWrapper
+            ``self``.
+        """
+        if (mha.d_in, mha.d_out, mha.num_heads) != (self.d_in, self.d_out, self.num_heads):
+            raise ValueError(
+                f"expected a MultiHeadAttention with (d_in, d_out, num_heads) = "
+                f"{(self.d_in, self.d_out, self.num_heads)}, got "
+                f"{(mha.d_in, mha.d_out, mha.num_heads)}"
+            )
+        for h, head in enumerate(self.heads):
+            rows = slice(h * mha.head_dim, (h + 1) * mha.head_dim)
+            for name in ("W_query", "W_key", "W_value"):
+                source, target = getattr(mha, name), getattr(head, name)
+                target.weight.copy_(source.weight[rows])
+                if (source.bias is None) != (target.bias is None):
+                    raise ValueError("qkv_bias differs between the two modules")
+                if source.bias is not None:
+                    target.bias.copy_(source.bias[rows])
+        self.out_proj.load_state_dict(mha.out_proj.state_dict())
+        return self
+
     def forward(self, x, need_weights=False):
         """Run every head on ``x``, concatenate, project.
 
@@ -145,6 +182,34 @@ class MultiHeadAttention(nn.Module):
         mask = causal_mask(context_length)
         self.register_buffer("mask", mask if causal else torch.ones_like(mask),
                              persistent=False)
+
+    @torch.no_grad()
+    def to_torch(self):
+        """The same function as a :class:`torch.nn.MultiheadAttention` module.
+
+        PyTorch's module needs queries of size ``embed_dim``, so this requires
+        ``d_in == d_out``. Its boolean ``attn_mask`` has the opposite polarity
+        (``True`` = may *not* attend): call it with ``attn_mask=~causal_mask(n)``
+        (or no mask when ``causal=False``).
+
+        Returns
+        -------
+        torch.nn.MultiheadAttention
+            ``batch_first=True``, with copied weights and biases (zero input biases
+            when ``qkv_bias=False``), in evaluation mode if this module is.
+        """
+        if self.d_in != self.d_out:
+            raise ValueError(f"torch.nn.MultiheadAttention needs d_in == d_out, got "
+                             f"d_in={self.d_in}, d_out={self.d_out}")
+        torch_mha = nn.MultiheadAttention(self.d_out, self.num_heads, dropout=self.dropout,
+                                          bias=True, batch_first=True)
+        projections = (self.W_query, self.W_key, self.W_value)
+        torch_mha.in_proj_weight.copy_(torch.cat([p.weight for p in projections]))
+        torch_mha.in_proj_bias.copy_(torch.cat([
+            p.bias if p.bias is not None else torch.zeros(self.d_out) for p in projections
+        ]))
+        torch_mha.out_proj.load_state_dict(self.out_proj.state_dict())
+        return torch_mha.train(self.training)
 
     def _split_heads(self, x):
         batch, num_tokens, _ = x.shape

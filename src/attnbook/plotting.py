@@ -127,3 +127,59 @@ def plot_curves(x, curves, *, ax=None, xlabel=None, ylabel=None, title=None, log
     ax.grid(True, alpha=0.3)
     ax.legend()
     return ax.figure
+
+
+def plot_attention_heads(attn_weights, row_labels=None, col_labels=None, *, axes=None,
+                         ncols=4, titles=None):
+    """Draw the attention weights of every head side by side, on a shared colour scale.
+
+    Parameters
+    ----------
+    attn_weights : torch.Tensor or numpy.ndarray of shape (num_heads, num_queries, num_keys)
+        The weights of one sequence, such as ``weights[0]`` of a multi-head module.
+    row_labels, col_labels : sequence of str, optional
+        As in :func:`plot_attention_heatmap`.
+    axes : sequence of matplotlib.axes.Axes, optional
+        One per head; a new figure with ``ncols`` columns if None.
+    ncols : int
+        Columns of the new figure.
+    titles : sequence of str, optional
+        One per head; default "head 0", "head 1", ...
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.plotting import plot_attention_heads
+    >>> fig = plot_attention_heads(np.full((3, 4, 4), 0.25), ncols=2)
+    >>> [ax.get_title() for ax in fig.axes if ax.get_title()]
+    ['head 0', 'head 1', 'head 2']
+    """
+    weights = _to_numpy(attn_weights)
+    if weights.ndim != 3:
+        raise ValueError(f"expected attn_weights of shape (num_heads, num_queries, num_keys), "
+                         f"got {weights.shape}")
+    num_heads = weights.shape[0]
+    if axes is None:
+        nrows = -(-num_heads // ncols)
+        fig = Figure(figsize=(2.9 * min(ncols, num_heads), 2.9 * nrows), layout="constrained")
+        grid = fig.subplots(nrows, min(ncols, num_heads), squeeze=False).ravel()
+        for ax in grid[num_heads:]:
+            ax.set_axis_off()
+        axes = grid[:num_heads]
+    vmax = max(float(weights.max()), 1e-12)
+    titles = titles or [f"head {h}" for h in range(num_heads)]
+    for h, ax in enumerate(axes):
+        image = ax.imshow(weights[h], cmap="viridis", vmin=0.0, vmax=vmax)
+        ax.set_title(titles[h])
+        col = row_labels if col_labels is None else col_labels
+        if row_labels is not None:
+            ax.set_yticks(range(weights.shape[1]), labels=row_labels, fontsize=8)
+        if col is not None:
+            ax.set_xticks(range(weights.shape[2]), labels=col, rotation=90, fontsize=8)
+    figure = axes[0].figure
+    figure.colorbar(image, ax=list(axes), label="attention weight", shrink=0.8)
+    return figure

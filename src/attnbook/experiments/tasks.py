@@ -1,0 +1,49 @@
+"""Generated tasks: every batch is drawn from an explicit :class:`torch.Generator`."""
+
+import torch
+
+
+def lag_copy_batch(generator, batch_size=128, num_tokens=10, d_x=8, lags=(1, 2)):
+    """A task that two attention heads can split between them.
+
+    Each input token is a random vector ``x_t`` of size ``d_x`` followed by a
+    one-hot encoding of its position ``t``. The target at position ``t`` is made
+    of ``len(lags)`` equal slices: slice ``h`` copies the same slice of
+    ``x_{t - lags[h]}`` (zero where that position does not exist). A causal
+    multi-head attention layer with one head per lag solves it exactly, each head
+    attending ``lags[h]`` tokens back.
+
+    Parameters
+    ----------
+    generator : torch.Generator
+    batch_size, num_tokens, d_x : int
+        ``d_x`` must be divisible by ``len(lags)``.
+    lags : tuple of int
+
+    Returns
+    -------
+    inputs : torch.Tensor of shape (batch_size, num_tokens, d_x + num_tokens)
+    targets : torch.Tensor of shape (batch_size, num_tokens, d_x)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook.experiments import lag_copy_batch
+    >>> inputs, targets = lag_copy_batch(torch.Generator().manual_seed(0), batch_size=2)
+    >>> inputs.shape, targets.shape
+    (torch.Size([2, 10, 18]), torch.Size([2, 10, 8]))
+    >>> torch.equal(targets[:, 3, :4], inputs[:, 2, :4])  # slice 0: one token back
+    True
+    """
+    if d_x % len(lags) != 0:
+        raise ValueError(f"d_x must be divisible by len(lags): got d_x={d_x}, lags={lags}")
+    if max(lags) >= num_tokens:
+        raise ValueError(f"every lag must be < num_tokens={num_tokens}, got lags={lags}")
+    x = torch.randn(batch_size, num_tokens, d_x, generator=generator)
+    positions = torch.eye(num_tokens).expand(batch_size, num_tokens, num_tokens)
+    targets = torch.zeros(batch_size, num_tokens, d_x)
+    width = d_x // len(lags)
+    for h, lag in enumerate(lags):
+        features = slice(h * width, (h + 1) * width)
+        targets[:, lag:, features] = x[:, :-lag, features]
+    return torch.cat([x, positions], dim=-1), targets

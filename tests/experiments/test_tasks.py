@@ -1,0 +1,30 @@
+import pytest
+import torch
+
+from attnbook.experiments import lag_copy_batch
+
+
+def test_lag_copy_targets():
+    inputs, targets = lag_copy_batch(torch.Generator().manual_seed(1), batch_size=3,
+                                     num_tokens=6, d_x=6, lags=(1, 2, 3))
+    assert inputs.shape == (3, 6, 12) and targets.shape == (3, 6, 6)
+    x, positions = inputs[..., :6], inputs[..., 6:]
+    assert torch.equal(positions[0], torch.eye(6))
+    assert torch.equal(targets[:, 4, 0:2], x[:, 3, 0:2])
+    assert torch.equal(targets[:, 4, 2:4], x[:, 2, 2:4])
+    assert torch.equal(targets[:, 4, 4:6], x[:, 1, 4:6])
+    assert (targets[:, 0] == 0).all() and (targets[:, 1, 2:] == 0).all()
+
+
+def test_lag_copy_is_seeded():
+    a = lag_copy_batch(torch.Generator().manual_seed(3))
+    b = lag_copy_batch(torch.Generator().manual_seed(3))
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_lag_copy_errors():
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="d_x must be divisible by len"):
+        lag_copy_batch(g, d_x=7)
+    with pytest.raises(ValueError, match="every lag must be < num_tokens=4"):
+        lag_copy_batch(g, num_tokens=4, lags=(1, 4))
