@@ -7,6 +7,7 @@ from . import data, reference
 from .additive import AdditiveAttention
 from .causal import CausalAttention
 from .multihead import MultiHeadAttention, MultiHeadAttentionWrapper
+from .multiplicative import MultiplicativeAttention
 from .scaled_dot import (
     SelfAttentionV1,
     SelfAttentionV2,
@@ -23,6 +24,7 @@ __all__ = [
     "CausalAttention",
     "MultiHeadAttention",
     "MultiHeadAttentionWrapper",
+    "MultiplicativeAttention",
     "SelfAttentionV1",
     "SelfAttentionV2",
     "apply_attn_mask",

@@ -179,3 +179,23 @@ def additive_attention(query, key, value, W_query, W_key, w_v, attn_mask=None):
     attn_scores = hidden @ w_v  # (..., num_queries, num_keys)
     attn_weights = softmax(_apply_attn_mask(attn_scores, attn_mask), axis=-1)
     return attn_weights @ value, attn_weights
+
+
+def multiplicative_attention(query, key, value, W, attn_mask=None):
+    """Twin of :class:`attnbook.MultiplicativeAttention`: scores ``q . (k W)``.
+
+    Parameters
+    ----------
+    query : numpy.ndarray of shape (..., num_queries, d_query)
+    key : numpy.ndarray of shape (..., num_keys, d_key)
+    value : numpy.ndarray of shape (..., num_keys, d_v)
+    W : numpy.ndarray of shape (d_key, d_query)
+    attn_mask : numpy.ndarray, optional
+
+    Returns
+    -------
+    context_vec : numpy.ndarray of shape (..., num_queries, d_v)
+    attn_weights : numpy.ndarray of shape (..., num_queries, num_keys)
+    """
+    key = np.asarray(key, dtype=float)
+    return scaled_dot_product_attention(query, key @ W, value, attn_mask, scale=1.0)
