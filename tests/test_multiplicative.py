@@ -52,7 +52,8 @@ def test_bad_inputs():
     module = MultiplicativeAttention(4, 3)
     with pytest.raises(ValueError, match=r"query of shape \(\.\.\., num_tokens, d_in=4\)"):
         module(torch.randn(2, 3), torch.randn(5, 3), torch.randn(5, 2))
-    with pytest.raises(ValueError, match=r"key of shape \(\.\.\., num_tokens, d_in=3\), got \(5, 4\)"):
+    with pytest.raises(ValueError,
+                       match=r"key of shape \(\.\.\., num_tokens, d_in=3\), got \(5, 4\)"):
         module(torch.randn(2, 4), torch.randn(5, 4), torch.randn(5, 2))
     with pytest.raises(ValueError, match="same number of tokens"):
         module(torch.randn(2, 4), torch.randn(5, 3), torch.randn(6, 2))
