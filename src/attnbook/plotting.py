@@ -57,7 +57,8 @@ def plot_attention_heatmap(attn_weights, row_labels=None, col_labels=None, *, ax
         raise ValueError(f"expected attn_weights of shape (num_queries, num_keys), "
                          f"got {weights.shape}")
     col_labels = row_labels if col_labels is None else col_labels
-    ax = _axes(ax, figsize=(0.6 * weights.shape[1] + 2.2, 0.5 * weights.shape[0] + 1.2))
+    ax = _axes(ax, figsize=(min(0.6 * weights.shape[1] + 2.2, 7.5),
+                            min(0.5 * weights.shape[0] + 1.2, 6.0)))
     image = ax.imshow(weights, cmap=cmap, vmin=0.0, vmax=max(float(weights.max()), 1e-12))
     if row_labels is not None:
         ax.set_yticks(range(weights.shape[0]), labels=row_labels)

@@ -28,3 +28,18 @@ def test_lag_copy_errors():
         lag_copy_batch(g, d_x=7)
     with pytest.raises(ValueError, match="every lag must be < num_tokens=4"):
         lag_copy_batch(g, num_tokens=4, lags=(1, 4))
+
+
+def test_reverse_batch():
+    from attnbook.experiments import reverse_batch
+
+    g = torch.Generator().manual_seed(0)
+    lengths = set()
+    for _ in range(30):
+        src, tgt = reverse_batch(g, batch_size=3, min_len=2, max_len=4, num_symbols=5)
+        assert torch.equal(tgt, src.flip(1))
+        assert src.min() >= 2 and src.max() <= 6
+        lengths.add(src.shape[1])
+    assert lengths == {2, 3, 4}
+    with pytest.raises(ValueError, match="1 <= min_len <= max_len"):
+        reverse_batch(g, min_len=5, max_len=4)

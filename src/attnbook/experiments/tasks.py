@@ -47,3 +47,42 @@ def lag_copy_batch(generator, batch_size=128, num_tokens=10, d_x=8, lags=(1, 2))
         features = slice(h * width, (h + 1) * width)
         targets[:, lag:, features] = x[:, :-lag, features]
     return torch.cat([x, positions], dim=-1), targets
+
+
+#: Token ids shared by the sequence tasks: padding and the decoder's start token.
+PAD_ID, BOS_ID = 0, 1
+
+
+def reverse_batch(generator, batch_size=64, min_len=4, max_len=24, num_symbols=10):
+    """Random symbol sequences and their reversals, one random length per batch.
+
+    Symbols are the ids ``2 .. num_symbols + 1`` (0 and 1 are :data:`PAD_ID` and
+    :data:`BOS_ID`), so the vocabulary size is ``num_symbols + 2``. All sequences of
+    a batch have the same length, drawn uniformly from ``min_len .. max_len``, so
+    no padding is needed.
+
+    Parameters
+    ----------
+    generator : torch.Generator
+    batch_size, min_len, max_len, num_symbols : int
+
+    Returns
+    -------
+    src : torch.Tensor of shape (batch_size, num_tokens)
+    tgt : torch.Tensor of shape (batch_size, num_tokens)
+        ``src`` reversed along the tokens.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook.experiments import reverse_batch
+    >>> src, tgt = reverse_batch(torch.Generator().manual_seed(0), batch_size=2, max_len=6)
+    >>> torch.equal(tgt, src.flip(1))
+    True
+    """
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"expected 1 <= min_len <= max_len, got min_len={min_len}, "
+                         f"max_len={max_len}")
+    num_tokens = int(torch.randint(min_len, max_len + 1, (1,), generator=generator))
+    src = torch.randint(2, num_symbols + 2, (batch_size, num_tokens), generator=generator)
+    return src, src.flip(1)

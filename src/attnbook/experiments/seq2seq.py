@@ -1,0 +1,173 @@
+"""A GRU encoder–decoder, with or without additive (Bahdanau) attention."""
+
+import torch
+from torch import nn
+
+from ..additive import AdditiveAttention
+
+
+class Seq2Seq(nn.Module):
+    """GRU encoder–decoder for token sequences.
+
+    Without attention, the decoder sees the source only through the encoder's
+    last hidden state, a single vector of size ``d_hidden`` whatever the length
+    of the source (the bottleneck of :cite:t:`sutskever2014` and
+    :cite:t:`cho2014`). With attention, every decoder state also queries all
+    encoder states with :class:`attnbook.AdditiveAttention`, and the output layer
+    reads the decoder state together with the context vector. As in
+    :cite:t:`luong2015`, attention is applied to the decoder's output states, so
+    that training with teacher forcing runs the decoder over the whole target in
+    one call.
+
+    Parameters
+    ----------
+    src_vocab_size, tgt_vocab_size : int
+        Vocabulary sizes, special tokens included.
+    d_embed : int
+        Size of the token embeddings.
+    d_hidden : int
+        Size of the decoder state and of each encoder state (two directions of
+        ``d_hidden // 2``); must be even.
+    attention : bool
+        Use attention over the encoder states.
+    d_attn : int
+        Hidden size of the additive scoring network.
+    bos_id : int
+        Target token that starts decoding.
+
+    Attributes
+    ----------
+    attention : attnbook.AdditiveAttention or None
+        Scores decoder states (queries) against encoder states (keys and values).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook.experiments import Seq2Seq
+    >>> _ = torch.manual_seed(0)
+    >>> model = Seq2Seq(src_vocab_size=12, tgt_vocab_size=12, attention=True)
+    >>> logits, attn_weights = model(torch.randint(2, 12, (4, 9)), torch.randint(2, 12, (4, 7)))
+    >>> logits.shape, attn_weights.shape
+    (torch.Size([4, 7, 12]), torch.Size([4, 7, 9]))
+    """
+
+    def __init__(self, src_vocab_size, tgt_vocab_size, d_embed=32, d_hidden=64,
+                 attention=True, d_attn=32, bos_id=1):
+        super().__init__()
+        self.bos_id = bos_id
+        self.src_embed = nn.Embedding(src_vocab_size, d_embed)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, d_embed)
+        if d_hidden % 2:
+            raise ValueError(f"d_hidden must be even (two encoder directions), got {d_hidden}")
+        # Bidirectional encoder, as in Bahdanau et al.: each state sees both sides.
+        self.encoder = nn.GRU(d_embed, d_hidden // 2, batch_first=True, bidirectional=True)
+        self.decoder = nn.GRU(d_embed, d_hidden, batch_first=True)
+        self.attention = AdditiveAttention(d_hidden, d_hidden, d_attn) if attention else None
+        d_readout = 2 * d_hidden if attention else d_hidden
+        self.readout = nn.Linear(d_readout, tgt_vocab_size)
+
+    def _check(self, tokens, name):
+        if tokens.dim() != 2 or tokens.dtype != torch.long:
+            raise ValueError(f"expected {name} of shape (batch, num_tokens) and dtype "
+                             f"torch.long, got {tuple(tokens.shape)} {tokens.dtype}")
+
+    def encode(self, src):
+        """Encoder states ``(batch, src_len, d_hidden)`` and the decoder's initial state
+        ``(1, batch, d_hidden)``: the last states of both directions, concatenated."""
+        self._check(src, "src")
+        memory, last = self.encoder(self.src_embed(src))  # last: (2, batch, d_hidden // 2)
+        return memory, torch.cat([last[0], last[1]], dim=-1).unsqueeze(0)
+
+    def decode_step(self, tgt_in, memory, hidden):
+        """Run the decoder over ``tgt_in`` from ``hidden``; return logits, weights, hidden."""
+        states, hidden = self.decoder(self.tgt_embed(tgt_in), hidden)  # (batch, t, d_hidden)
+        if self.attention is None:
+            return self.readout(states), None, hidden
+        context, attn_weights = self.attention(states, memory, memory)  # (batch, t, src_len)
+        logits = self.readout(torch.cat([states, context], dim=-1))
+        return logits, attn_weights, hidden
+
+    def forward(self, src, tgt):
+        """Teacher forcing: predict ``tgt`` from ``src`` and the shifted ``tgt``.
+
+        Parameters
+        ----------
+        src : torch.Tensor of shape (batch, src_len)
+            Source token ids.
+        tgt : torch.Tensor of shape (batch, tgt_len)
+            Target token ids (no start token); the decoder reads
+            ``[bos, tgt[:, :-1]]``.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (batch, tgt_len, tgt_vocab_size)
+        attn_weights : torch.Tensor of shape (batch, tgt_len, src_len) or None
+        """
+        self._check(tgt, "tgt")
+        memory, hidden = self.encode(src)
+        bos = torch.full_like(tgt[:, :1], self.bos_id)
+        logits, attn_weights, _ = self.decode_step(torch.cat([bos, tgt[:, :-1]], 1), memory, hidden)
+        return logits, attn_weights
+
+    @torch.no_grad()
+    def generate(self, src, max_len):
+        """Greedy decoding of ``max_len`` tokens, each fed back as the next input.
+
+        Returns
+        -------
+        tokens : torch.Tensor of shape (batch, max_len)
+        attn_weights : torch.Tensor of shape (batch, max_len, src_len) or None
+        """
+        memory, hidden = self.encode(src)
+        token = torch.full((src.shape[0], 1), self.bos_id, dtype=torch.long, device=src.device)
+        tokens, weights = [], []
+        for _ in range(max_len):
+            logits, attn_weights, hidden = self.decode_step(token, memory, hidden)
+            token = logits.argmax(dim=-1)  # (batch, 1)
+            tokens.append(token)
+            weights.append(attn_weights)
+        tokens = torch.cat(tokens, dim=1)
+        return tokens, (None if self.attention is None else torch.cat(weights, dim=1))
+
+
+def seq2seq_loss(model, batch):
+    """Cross-entropy of a :class:`Seq2Seq` model under teacher forcing.
+
+    Parameters
+    ----------
+    model : Seq2Seq
+    batch : tuple of torch.Tensor
+        ``(src, tgt)`` of shapes ``(batch, src_len)`` and ``(batch, tgt_len)``;
+        target positions equal to ``PAD_ID`` (0) are ignored.
+
+    Returns
+    -------
+    torch.Tensor
+        The mean loss per target token, a scalar.
+    """
+    src, tgt = batch
+    logits, _ = model(src, tgt)
+    return nn.functional.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=0)
+
+
+def greedy_accuracy(model, src, tgt):
+    """Accuracy of greedy decoding: the model's own outputs are fed back.
+
+    Parameters
+    ----------
+    model : Seq2Seq
+    src : torch.Tensor of shape (batch, src_len)
+    tgt : torch.Tensor of shape (batch, tgt_len)
+
+    Returns
+    -------
+    token_accuracy : float
+        Fraction of target tokens (padding excluded) predicted correctly.
+    exact_match : float
+        Fraction of sequences predicted entirely correctly.
+    """
+    tokens, _ = model.generate(src, tgt.shape[1])
+    relevant = tgt != 0
+    correct = (tokens == tgt) | ~relevant
+    token_accuracy = ((tokens == tgt) & relevant).sum() / relevant.sum()
+    return token_accuracy.item(), correct.all(dim=1).float().mean().item()
