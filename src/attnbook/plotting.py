@@ -184,3 +184,135 @@ def plot_attention_heads(attn_weights, row_labels=None, col_labels=None, *, axes
     figure = axes[0].figure
     figure.colorbar(image, ax=list(axes), label="attention weight", shrink=0.8)
     return figure
+
+
+def plot_image_attention(image, attention, *, ax=None, title=None, alpha=0.55, cmap="magma"):
+    """Overlay a coarse attention map (one value per patch) on an image.
+
+    Parameters
+    ----------
+    image : torch.Tensor or numpy.ndarray of shape (height, width)
+    attention : torch.Tensor or numpy.ndarray of shape (grid_h, grid_w)
+        Stretched over the whole image, one cell per patch.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+    alpha : float
+        Opacity of the attention map.
+    cmap : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.plotting import plot_image_attention
+    >>> fig = plot_image_attention(np.zeros((8, 8)), np.eye(2))
+    >>> len(fig.axes[0].images)  # the image and the attention map
+    2
+    """
+    image, attention = _to_numpy(image), _to_numpy(attention)
+    if image.ndim != 2 or attention.ndim != 2:
+        raise ValueError(f"expected image of shape (height, width) and attention of shape "
+                         f"(grid_h, grid_w), got {image.shape} and {attention.shape}")
+    ax = _axes(ax, figsize=(3.2, 3.2))
+    height, width = image.shape
+    extent = (0, width, height, 0)
+    ax.imshow(image, cmap="gray", extent=extent)
+    ax.imshow(attention, cmap=cmap, alpha=alpha, extent=extent, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax.figure
+
+
+def plot_spectrogram_attention(spec, weights, *, ax=None, frame_seconds=None, title=None,
+                               events=None):
+    """A spectrogram with the attention weight of every frame drawn over it.
+
+    Parameters
+    ----------
+    spec : torch.Tensor or numpy.ndarray of shape (num_frames, num_bins)
+    weights : torch.Tensor or numpy.ndarray of shape (num_frames,)
+    ax : matplotlib.axes.Axes, optional
+    frame_seconds : float, optional
+        Time between frames; the x axis is in seconds if given, frames otherwise.
+    title : str, optional
+    events : sequence of bool, optional
+        Frames to mark as the true event (a bar under the plot).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.plotting import plot_spectrogram_attention
+    >>> fig = plot_spectrogram_attention(np.zeros((10, 5)), np.full(10, 0.1))
+    >>> [line.get_label() for line in fig.axes[-1].get_lines()]
+    ['attention weight']
+    """
+    spec, weights = _to_numpy(spec), _to_numpy(weights)
+    if spec.ndim != 2 or weights.shape != spec.shape[:1]:
+        raise ValueError(f"expected spec of shape (num_frames, num_bins) and weights of shape "
+                         f"(num_frames,), got {spec.shape} and {weights.shape}")
+    ax = _axes(ax, figsize=(6.0, 3.0))
+    step = frame_seconds or 1.0
+    times = (np.arange(len(weights)) + 0.5) * step
+    ax.imshow(spec.T, origin="lower", aspect="auto", cmap="Greys",
+              extent=(0, len(weights) * step, 0, spec.shape[1]))
+    ax.set_xlabel("time (s)" if frame_seconds else "frame")
+    ax.set_ylabel("frequency bin")
+    if events is not None:
+        events = np.asarray(_to_numpy(events), dtype=bool)
+        ax.fill_between(times, 0, spec.shape[1] * 0.03, where=events, color="tab:green",
+                        step="mid", label="true sound")
+    twin = ax.twinx()
+    twin.plot(times, weights, color="tab:red", label="attention weight")
+    twin.set_ylim(0, max(float(weights.max()) * 1.1, 1e-12))
+    twin.set_ylabel("attention weight", color="tab:red")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax.figure
+
+
+def plot_bars(labels, values, *, ax=None, highlight=None, xlabel=None, title=None):
+    """Horizontal bars, one per labelled item, top to bottom in the given order.
+
+    Parameters
+    ----------
+    labels : sequence of str
+    values : sequence of float
+    ax : matplotlib.axes.Axes, optional
+    highlight : int, optional
+        Index of a bar to draw in a second colour (say, the true answer).
+    xlabel, title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from attnbook.plotting import plot_bars
+    >>> fig = plot_bars(["a", "b"], [0.2, 0.8], highlight=1)
+    >>> [round(float(p.get_width()), 1) for p in fig.axes[0].patches]
+    [0.2, 0.8]
+    """
+    values = _to_numpy(values)
+    if len(labels) != len(values):
+        raise ValueError(f"expected one value per label, got {len(labels)} labels and "
+                         f"{len(values)} values")
+    ax = _axes(ax, figsize=(7.0, 0.35 * len(labels) + 1.0))
+    colors = ["tab:orange" if i == highlight else "tab:blue" for i in range(len(values))]
+    ax.barh(range(len(values)), values, color=colors)
+    ax.set_yticks(range(len(values)), labels=labels, fontsize=8)
+    ax.invert_yaxis()
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax.figure

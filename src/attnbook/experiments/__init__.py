@@ -4,23 +4,41 @@ Everything here runs on a CPU in seconds, draws every random number from an
 explicit seed, and downloads nothing.
 """
 
+from .dates import DateDataset, date_to_words
 from .masked_lm import (
     MaskedWordModel,
     WordVocabulary,
     masked_word_batch,
     masked_word_loss,
 )
+from .pooling import AttentionPooling
 from .seq2seq import Seq2Seq, greedy_accuracy, seq2seq_loss
+from .speech import SOUND_CLASSES, SoundClassifier, SoundDataset
+from .summarize import DocumentDataset, SalienceModel, classification_loss
 from .tasks import BOS_ID, PAD_ID, lag_copy_batch, reverse_batch
 from .training import TrainingResult, train
+from .vision import SHAPE_CLASSES, ShapesDataset, TransformerBlock, VisionTransformer
 
 __all__ = [
     "BOS_ID",
     "PAD_ID",
+    "SHAPE_CLASSES",
+    "SOUND_CLASSES",
+    "AttentionPooling",
+    "DateDataset",
+    "DocumentDataset",
     "MaskedWordModel",
+    "SalienceModel",
     "Seq2Seq",
+    "ShapesDataset",
+    "SoundClassifier",
+    "SoundDataset",
     "TrainingResult",
+    "TransformerBlock",
+    "VisionTransformer",
     "WordVocabulary",
+    "classification_loss",
+    "date_to_words",
     "greedy_accuracy",
     "lag_copy_batch",
     "masked_word_batch",

@@ -72,19 +72,38 @@ class Seq2Seq(nn.Module):
                              f"torch.long, got {tuple(tokens.shape)} {tokens.dtype}")
 
     def encode(self, src):
-        """Encoder states ``(batch, src_len, d_hidden)`` and the decoder's initial state
-        ``(1, batch, d_hidden)``: the last states of both directions, concatenated."""
+        """Encode ``src`` (right-padded with id 0).
+
+        Returns
+        -------
+        memory : torch.Tensor of shape (batch, src_len, d_hidden)
+            Encoder states (zero at padding).
+        hidden : torch.Tensor of shape (1, batch, d_hidden)
+            The decoder's initial state: the last states of both directions,
+            taken at each row's own length.
+        """
         self._check(src, "src")
-        memory, last = self.encoder(self.src_embed(src))  # last: (2, batch, d_hidden // 2)
+        lengths = (src != 0).sum(dim=1)
+        if (lengths == 0).any():
+            raise ValueError("every source row needs at least one token that is not padding")
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.src_embed(src), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        memory, last = self.encoder(packed)  # last: (2, batch, d_hidden // 2)
+        memory, _ = nn.utils.rnn.pad_packed_sequence(memory, batch_first=True,
+                                                     total_length=src.shape[1])
         return memory, torch.cat([last[0], last[1]], dim=-1).unsqueeze(0)
 
-    def decode_step(self, tgt_in, memory, hidden):
-        """Run the decoder over ``tgt_in`` from ``hidden``; return logits, weights, hidden."""
+    def decode_step(self, tgt_in, memory, hidden, memory_mask=None):
+        """Run the decoder over ``tgt_in`` from ``hidden``; return logits, weights, hidden.
+
+        ``memory_mask`` of shape ``(batch, 1, src_len)`` is True where the source is
+        not padding: the decoder may attend there only.
+        """
         states, hidden = self.decoder(self.tgt_embed(tgt_in), hidden)  # (batch, t, d_hidden)
         if self.attention is None:
             return self.readout(states), None, hidden
-        context, attn_weights = self.attention(states, memory, memory)  # (batch, t, src_len)
-        logits = self.readout(torch.cat([states, context], dim=-1))
+        context, attn_weights = self.attention(states, memory, memory, attn_mask=memory_mask)
+        logits = self.readout(torch.cat([states, context], dim=-1))  # attn: (batch, t, src_len)
         return logits, attn_weights, hidden
 
     def forward(self, src, tgt):
@@ -93,7 +112,8 @@ class Seq2Seq(nn.Module):
         Parameters
         ----------
         src : torch.Tensor of shape (batch, src_len)
-            Source token ids.
+            Source token ids, right-padded with 0; padding is skipped by the
+            encoder and never attended to.
         tgt : torch.Tensor of shape (batch, tgt_len)
             Target token ids (no start token); the decoder reads
             ``[bos, tgt[:, :-1]]``.
@@ -106,7 +126,8 @@ class Seq2Seq(nn.Module):
         self._check(tgt, "tgt")
         memory, hidden = self.encode(src)
         bos = torch.full_like(tgt[:, :1], self.bos_id)
-        logits, attn_weights, _ = self.decode_step(torch.cat([bos, tgt[:, :-1]], 1), memory, hidden)
+        logits, attn_weights, _ = self.decode_step(torch.cat([bos, tgt[:, :-1]], 1), memory,
+                                                   hidden, (src != 0).unsqueeze(1))
         return logits, attn_weights
 
     @torch.no_grad()
@@ -119,10 +140,11 @@ class Seq2Seq(nn.Module):
         attn_weights : torch.Tensor of shape (batch, max_len, src_len) or None
         """
         memory, hidden = self.encode(src)
+        memory_mask = (src != 0).unsqueeze(1)  # (batch, 1, src_len)
         token = torch.full((src.shape[0], 1), self.bos_id, dtype=torch.long, device=src.device)
         tokens, weights = [], []
         for _ in range(max_len):
-            logits, attn_weights, hidden = self.decode_step(token, memory, hidden)
+            logits, attn_weights, hidden = self.decode_step(token, memory, hidden, memory_mask)
             token = logits.argmax(dim=-1)  # (batch, 1)
             tokens.append(token)
             weights.append(attn_weights)

@@ -1,0 +1,176 @@
+"""A tiny Vision Transformer on generated images of shapes."""
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..multihead import MultiHeadAttention
+
+SHAPE_CLASSES = ("square", "disc", "triangle", "cross")
+
+
+class ShapesDataset:
+    """Grey images of one shape, at a random place and size, in noise.
+
+    Parameters
+    ----------
+    num_images : int
+    image_size : int
+        Height and width in pixels.
+    seed : int
+    noise : float
+        Standard deviation of the Gaussian pixel noise (shapes have intensity 1).
+
+    Attributes
+    ----------
+    images : torch.Tensor of shape (num_images, 1, image_size, image_size)
+    labels : torch.Tensor of shape (num_images,)
+        Indices into :data:`SHAPE_CLASSES`.
+    masks : torch.Tensor of shape (num_images, image_size, image_size)
+        True on the pixels of the shape.
+
+    Examples
+    --------
+    >>> from attnbook.experiments import ShapesDataset
+    >>> data = ShapesDataset(num_images=3, image_size=24, seed=0)
+    >>> data.images.shape, data.masks[0].any().item()
+    (torch.Size([3, 1, 24, 24]), True)
+    """
+
+    def __init__(self, num_images, image_size=24, seed=0, noise=0.3):
+        if image_size < 12:
+            raise ValueError(f"image_size must be at least 12 pixels, got {image_size}")
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[0:image_size, 0:image_size] + 0.5
+        labels = rng.integers(len(SHAPE_CLASSES), size=num_images)
+        masks = np.zeros((num_images, image_size, image_size), dtype=bool)
+        for i, label in enumerate(labels):
+            half = rng.uniform(0.15, 0.25) * image_size
+            cy, cx = rng.uniform(half + 1, image_size - half - 1, size=2)
+            dy, dx = yy - cy, xx - cx
+            shape = SHAPE_CLASSES[label]
+            if shape == "square":
+                masks[i] = (np.abs(dy) <= half * 0.85) & (np.abs(dx) <= half * 0.85)
+            elif shape == "disc":
+                masks[i] = dy**2 + dx**2 <= half**2
+            elif shape == "triangle":  # apex up: width grows linearly from top to bottom
+                masks[i] = (np.abs(dy) <= half) & (np.abs(dx) <= (dy + half) / 2)
+            else:
+                arm = max(half / 3, 1.0)
+                masks[i] = ((np.abs(dy) <= half) & (np.abs(dx) <= arm)) | \
+                           ((np.abs(dx) <= half) & (np.abs(dy) <= arm))
+        images = masks + noise * rng.standard_normal(masks.shape)
+        self.images = torch.from_numpy(images.astype(np.float32)).unsqueeze(1)
+        self.labels = torch.from_numpy(labels)
+        self.masks = torch.from_numpy(masks)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def split(self, num_test):
+        """Index tensors ``(train, test)``: the last ``num_test`` images are held out."""
+        if not 0 < num_test < len(self):
+            raise ValueError(f"num_test must be between 1 and {len(self) - 1}, got {num_test}")
+        indices = torch.arange(len(self))
+        return indices[:-num_test], indices[-num_test:]
+
+    def batch(self, generator, indices, batch_size=64):
+        """A random batch ``(images, labels)`` drawn from ``indices``."""
+        rows = indices[torch.randint(0, len(indices), (batch_size,), generator=generator)]
+        return self.images[rows], self.labels[rows]
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm encoder block: ``x + attention(norm(x))``, then ``x + mlp(norm(x))``.
+
+    Parameters
+    ----------
+    d_model : int
+    num_heads : int
+    context_length : int
+    mlp_ratio : int
+        Hidden size of the MLP is ``mlp_ratio * d_model``.
+    """
+
+    def __init__(self, d_model, num_heads, context_length, mlp_ratio=2):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attention = MultiHeadAttention(d_model, d_model, context_length,
+                                            num_heads=num_heads, causal=False)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
+                                 nn.Linear(mlp_ratio * d_model, d_model))
+
+    def forward(self, x):
+        """``(batch, num_tokens, d_model)`` -> the same shape, and the attention weights."""
+        out, attn_weights = self.attention(self.norm1(x), need_weights=True)
+        x = x + out
+        return x + self.mlp(self.norm2(x)), attn_weights
+
+
+class VisionTransformer(nn.Module):
+    """A Vision Transformer (Dosovitskiy et al., 2020), small enough for a CPU.
+
+    The image is cut into ``patch_size x patch_size`` patches, each embedded by one
+    linear map (a strided convolution); a learned class token is put in front,
+    learned position embeddings are added, and ``num_layers`` encoder blocks with
+    bidirectional :class:`attnbook.MultiHeadAttention` follow. The class token's
+    final state is classified.
+
+    Parameters
+    ----------
+    image_size, patch_size : int
+        ``image_size`` must be divisible by ``patch_size``.
+    num_classes : int
+    d_model, num_heads, num_layers : int
+    in_channels : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook.experiments import VisionTransformer
+    >>> vit = VisionTransformer(image_size=24, patch_size=4, num_classes=4)
+    >>> logits, weights = vit(torch.randn(2, 1, 24, 24), need_weights=True)
+    >>> logits.shape, len(weights), weights[-1].shape  # 36 patches + the class token
+    (torch.Size([2, 4]), 2, torch.Size([2, 4, 37, 37]))
+    """
+
+    def __init__(self, image_size, patch_size, num_classes, d_model=32, num_heads=4,
+                 num_layers=2, in_channels=1):
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"image_size must be divisible by patch_size: got "
+                             f"image_size={image_size}, patch_size={patch_size}")
+        self.image_size, self.patch_size, self.in_channels = image_size, patch_size, in_channels
+        self.grid = image_size // patch_size
+        num_tokens = self.grid**2 + 1
+        self.patch_embed = nn.Conv2d(in_channels, d_model, patch_size, stride=patch_size)
+        self.class_token = nn.Parameter(torch.zeros(1, 1, d_model))
+        self.pos_embed = nn.Parameter(0.02 * torch.randn(1, num_tokens, d_model))
+        self.blocks = nn.ModuleList(TransformerBlock(d_model, num_heads, num_tokens)
+                                    for _ in range(num_layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def forward(self, images, need_weights=False):
+        """Class logits ``(batch, num_classes)``; with ``need_weights``, also one
+        ``(batch, num_heads, num_tokens, num_tokens)`` weight tensor per block."""
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(f"expected images of shape (batch, {', '.join(map(str, expected))}),"
+                             f" got {tuple(images.shape)}")
+        patches = self.patch_embed(images).flatten(2).transpose(1, 2)  # (batch, grid², d)
+        cls = self.class_token.expand(images.shape[0], -1, -1)
+        x = torch.cat([cls, patches], dim=1) + self.pos_embed  # (batch, grid² + 1, d)
+        weights = []
+        for block in self.blocks:
+            x, w = block(x)
+            weights.append(w)
+        logits = self.head(self.norm(x[:, 0]))
+        return (logits, weights) if need_weights else logits
+
+    def class_token_attention(self, weights):
+        """Attention of the class token over the patches in the last block, averaged over
+        heads: ``(batch, grid, grid)``, from the ``weights`` that ``forward`` returned."""
+        last = weights[-1][:, :, 0, 1:].mean(dim=1)  # (batch, grid²)
+        return last.reshape(-1, self.grid, self.grid)
