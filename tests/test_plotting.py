@@ -70,3 +70,33 @@ def test_heads_reject_unbatched_weights():
 
     with pytest.raises(ValueError, match=r"\(num_heads, num_queries, num_keys\)"):
         plot_attention_heads(np.ones((3, 3)))
+
+
+def test_image_attention_overlay_and_outline():
+    from attnbook.plotting import plot_image_attention
+
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[2:5, 2:5] = True
+    fig = plot_image_attention(np.random.default_rng(0).random((8, 8)), np.eye(2), outline=mask)
+    ax = fig.axes[0]
+    assert len(ax.images) == 2 and ax.images[1].get_extent() == [0, 8, 8, 0]
+    assert len(ax.collections) >= 1  # the contour
+    with pytest.raises(ValueError, match=r"attention of shape \(grid_h, grid_w\)"):
+        plot_image_attention(np.zeros((8, 8)), np.ones(4))
+
+
+def test_spectrogram_attention_and_bars():
+    from attnbook.plotting import plot_bars, plot_spectrogram_attention
+
+    weights = np.linspace(0, 1, 10)
+    fig = plot_spectrogram_attention(np.zeros((10, 4)), weights, frame_seconds=0.5,
+                                     events=weights > 0.5)
+    np.testing.assert_allclose(fig.axes[-1].get_lines()[0].get_ydata(), weights)
+    assert fig.axes[0].get_xlabel() == "time (s)"
+    with pytest.raises(ValueError, match=r"weights of shape \(num_frames,\)"):
+        plot_spectrogram_attention(np.zeros((10, 4)), np.ones(9))
+    fig = plot_bars(["a", "b", "c"], [0.1, 0.7, 0.2], highlight=1)
+    colors = [p.get_facecolor() for p in fig.axes[0].patches]
+    assert colors[1] != colors[0] and colors[0] == colors[2]
+    with pytest.raises(ValueError, match="one value per label"):
+        plot_bars(["a"], [0.1, 0.2])

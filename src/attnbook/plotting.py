@@ -186,7 +186,8 @@ def plot_attention_heads(attn_weights, row_labels=None, col_labels=None, *, axes
     return figure
 
 
-def plot_image_attention(image, attention, *, ax=None, title=None, alpha=0.55, cmap="magma"):
+def plot_image_attention(image, attention, *, ax=None, title=None, alpha=0.45, cmap="magma",
+                         outline=None):
     """Overlay a coarse attention map (one value per patch) on an image.
 
     Parameters
@@ -199,6 +200,8 @@ def plot_image_attention(image, attention, *, ax=None, title=None, alpha=0.55, c
     alpha : float
         Opacity of the attention map.
     cmap : str
+    outline : torch.Tensor or numpy.ndarray of shape (height, width), optional
+        A boolean mask (say, of the object) drawn as a cyan contour.
 
     Returns
     -------
@@ -221,6 +224,10 @@ def plot_image_attention(image, attention, *, ax=None, title=None, alpha=0.55, c
     extent = (0, width, height, 0)
     ax.imshow(image, cmap="gray", extent=extent)
     ax.imshow(attention, cmap=cmap, alpha=alpha, extent=extent, interpolation="nearest")
+    if outline is not None:
+        outline = _to_numpy(outline).astype(float)
+        centers_y, centers_x = np.arange(height) + 0.5, np.arange(width) + 0.5
+        ax.contour(centers_x, centers_y, outline, levels=[0.5], colors="cyan", linewidths=1.0)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

@@ -13,7 +13,7 @@ from .masked_lm import (
 )
 from .pooling import AttentionPooling
 from .seq2seq import Seq2Seq, greedy_accuracy, seq2seq_loss
-from .speech import SOUND_CLASSES, SoundClassifier, SoundDataset
+from .speech import SOUND_CLASSES, SoundClassifier, SoundDataset, spectrogram
 from .summarize import DocumentDataset, SalienceModel, classification_loss
 from .tasks import BOS_ID, PAD_ID, lag_copy_batch, reverse_batch
 from .training import TrainingResult, train
@@ -45,5 +45,6 @@ __all__ = [
     "masked_word_loss",
     "reverse_batch",
     "seq2seq_loss",
+    "spectrogram",
     "train",
 ]

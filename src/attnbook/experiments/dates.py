@@ -62,9 +62,9 @@ def date_to_words(year, month, day, style):
     Parameters
     ----------
     year, month, day : int
-    style : {"day-month-year", "month-day-year"}
-        "twenty first of march nineteen ninety nine" or
-        "march twenty first nineteen ninety nine".
+    style : str
+        ``"day-month-year"`` ("twenty first of march nineteen ninety nine") or
+        ``"month-day-year"`` ("march twenty first nineteen ninety nine").
 
     Returns
     -------
