@@ -8,7 +8,7 @@ non-monotonic alignment.
 import numpy as np
 import torch
 
-from .tasks import BOS_ID, PAD_ID
+from .tasks import BOS_ID, PAD_ID, HeldOutSplitMixin
 
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
           "september", "october", "november", "december")
@@ -85,7 +85,7 @@ def date_to_words(year, month, day, style):
     raise ValueError(f"style must be 'day-month-year' or 'month-day-year', got {style!r}")
 
 
-class DateDataset:
+class DateDataset(HeldOutSplitMixin):
     """Pairs of dates in words and ISO dates, as padded token-id tensors.
 
     Dates are drawn uniformly from 1950-01-01 to 2049-12-31 (no 29 February),
@@ -139,9 +139,13 @@ class DateDataset:
             self.src[i, :len(sentence)] = torch.tensor([self._src_index[w] for w in sentence])
         self.tgt = torch.tensor([[self._tgt_index[c] for c in f"{y:04d}-{m:02d}-{d:02d}"]
                                  for y, m, d in self.dates])
+        self._tensors = (self.src, self.tgt)
 
-    def __len__(self):
-        return len(self.dates)
+    def batch(self, generator, indices, batch_size=64):
+        """A random batch ``(src, tgt)`` from ``indices``; the source is trimmed to its
+        longest row."""
+        src, tgt = super().batch(generator, indices, batch_size)
+        return src[:, :int((src != PAD_ID).sum(1).max())], tgt
 
     def decode_src(self, ids):
         """The words of a source row, padding removed, joined by spaces."""
@@ -151,17 +155,4 @@ class DateDataset:
         """The characters of a target row, padding removed."""
         return "".join(self.tgt_chars[i] for i in ids.tolist() if i not in (PAD_ID, BOS_ID))
 
-    def split(self, num_test):
-        """Index tensors ``(train, test)``: the last ``num_test`` pairs are held out."""
-        if not 0 < num_test < len(self):
-            raise ValueError(f"num_test must be between 1 and {len(self) - 1}, got {num_test}")
-        indices = torch.arange(len(self))
-        return indices[:-num_test], indices[-num_test:]
 
-    def batch(self, generator, indices, batch_size=64):
-        """A random batch ``(src, tgt)`` from ``indices``; the source is trimmed to its
-        longest row."""
-        rows = indices[torch.randint(0, len(indices), (batch_size,), generator=generator)]
-        src = self.src[rows]
-        length = int((src != PAD_ID).sum(1).max())
-        return src[:, :length], self.tgt[rows]

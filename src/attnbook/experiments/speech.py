@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .pooling import AttentionPooling
+from .tasks import HeldOutSplitMixin
 
 SOUND_CLASSES = ("rising chirp", "falling chirp", "steady tone", "two tones")
 
@@ -43,7 +44,7 @@ def spectrogram(audio, n_fft=256, hop=128):
     return np.log(1e-3 + magnitude).astype(np.float32)
 
 
-class SoundDataset:
+class SoundDataset(HeldOutSplitMixin):
     """One second of noise with one short sound in it, and the sound's class.
 
     Each clip (8 kHz) is Gaussian noise with a sound of 0.15 to 0.3 s at a random
@@ -103,21 +104,7 @@ class SoundDataset:
         self.spectrograms = torch.from_numpy(spectrogram(audio, n_fft, hop))
         self.labels = torch.from_numpy(labels)
         self.event_frames = torch.from_numpy(events)
-
-    def __len__(self):
-        return len(self.labels)
-
-    def split(self, num_test):
-        """Index tensors ``(train, test)``: the last ``num_test`` clips are held out."""
-        if not 0 < num_test < len(self):
-            raise ValueError(f"num_test must be between 1 and {len(self) - 1}, got {num_test}")
-        indices = torch.arange(len(self))
-        return indices[:-num_test], indices[-num_test:]
-
-    def batch(self, generator, indices, batch_size=64):
-        """A random batch ``(spectrograms, labels)`` drawn from ``indices``."""
-        rows = indices[torch.randint(0, len(indices), (batch_size,), generator=generator)]
-        return self.spectrograms[rows], self.labels[rows]
+        self._tensors = (self.spectrograms, self.labels)
 
 
 class SoundClassifier(nn.Module):

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .pooling import AttentionPooling
+from .tasks import HeldOutSplitMixin
 
 TOPICS = {
     "sport": ("goal", "match", "team", "coach", "league", "score"),
@@ -17,7 +18,7 @@ FILLER = ("the", "a", "of", "and", "to", "in", "was", "it", "on", "for", "with",
           "time", "new", "said", "one", "two", "after")
 
 
-class DocumentDataset:
+class DocumentDataset(HeldOutSplitMixin):
     """Generated documents with one salient sentence each.
 
     A document has ``num_sentences`` sentences of ``sentence_len`` words. Its topic
@@ -80,25 +81,11 @@ class DocumentDataset:
         self.docs = torch.from_numpy(docs)
         self.topics = torch.from_numpy(topics)
         self.salient = torch.from_numpy(salient)
-
-    def __len__(self):
-        return self.docs.shape[0]
+        self._tensors = (self.docs, self.topics)
 
     def sentence(self, doc, position):
         """The words of one sentence, joined by spaces."""
         return " ".join(self.words[i] for i in self.docs[doc, position].tolist())
-
-    def split(self, num_test):
-        """Index tensors ``(train, test)``: the last ``num_test`` documents are held out."""
-        if not 0 < num_test < len(self):
-            raise ValueError(f"num_test must be between 1 and {len(self) - 1}, got {num_test}")
-        indices = torch.arange(len(self))
-        return indices[:-num_test], indices[-num_test:]
-
-    def batch(self, generator, indices, batch_size=64):
-        """A random batch ``(docs, topics)`` drawn from ``indices``."""
-        rows = indices[torch.randint(0, len(indices), (batch_size,), generator=generator)]
-        return self.docs[rows], self.topics[rows]
 
 
 class SalienceModel(nn.Module):

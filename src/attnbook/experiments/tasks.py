@@ -86,3 +86,28 @@ def reverse_batch(generator, batch_size=64, min_len=4, max_len=24, num_symbols=1
     num_tokens = int(torch.randint(min_len, max_len + 1, (1,), generator=generator))
     src = torch.randint(2, num_symbols + 2, (batch_size, num_tokens), generator=generator)
     return src, src.flip(1)
+
+
+class HeldOutSplitMixin:
+    """A generated data set of aligned tensors, with a held-out split and random batches.
+
+    A class using it sets ``_tensors`` to a tuple of tensors whose first dimension
+    indexes the examples, such as ``(inputs, labels)``.
+    """
+
+    _tensors = ()
+
+    def __len__(self):
+        return len(self._tensors[0])
+
+    def split(self, num_test):
+        """Index tensors ``(train, test)``: the last ``num_test`` examples are held out."""
+        if not 0 < num_test < len(self):
+            raise ValueError(f"num_test must be between 1 and {len(self) - 1}, got {num_test}")
+        indices = torch.arange(len(self))
+        return indices[:-num_test], indices[-num_test:]
+
+    def batch(self, generator, indices, batch_size=64):
+        """A random batch (one tensor per entry of ``_tensors``) drawn from ``indices``."""
+        rows = indices[torch.randint(0, len(indices), (batch_size,), generator=generator)]
+        return tuple(t[rows] for t in self._tensors)

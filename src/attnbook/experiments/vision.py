@@ -5,11 +5,12 @@ import torch
 from torch import nn
 
 from ..multihead import MultiHeadAttention
+from .tasks import HeldOutSplitMixin
 
 SHAPE_CLASSES = ("square", "disc", "triangle", "cross")
 
 
-class ShapesDataset:
+class ShapesDataset(HeldOutSplitMixin):
     """Grey images of one shape, at a random place and size, in noise.
 
     Parameters
@@ -63,21 +64,7 @@ class ShapesDataset:
         self.images = torch.from_numpy(images.astype(np.float32)).unsqueeze(1)
         self.labels = torch.from_numpy(labels)
         self.masks = torch.from_numpy(masks)
-
-    def __len__(self):
-        return len(self.labels)
-
-    def split(self, num_test):
-        """Index tensors ``(train, test)``: the last ``num_test`` images are held out."""
-        if not 0 < num_test < len(self):
-            raise ValueError(f"num_test must be between 1 and {len(self) - 1}, got {num_test}")
-        indices = torch.arange(len(self))
-        return indices[:-num_test], indices[-num_test:]
-
-    def batch(self, generator, indices, batch_size=64):
-        """A random batch ``(images, labels)`` drawn from ``indices``."""
-        rows = indices[torch.randint(0, len(indices), (batch_size,), generator=generator)]
-        return self.images[rows], self.labels[rows]
+        self._tensors = (self.images, self.labels)
 
 
 class TransformerBlock(nn.Module):
