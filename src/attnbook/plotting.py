@@ -17,7 +17,8 @@ def _to_numpy(x):
 
 def plot_attention_heatmap(attn_weights, row_labels=None, col_labels=None, *, ax=None,
                            title=None, annotate=None, cmap="viridis", colorbar=True,
-                           xlabel="key", ylabel="query", colorbar_label="attention weight"):
+                           xlabel="key", ylabel="query", colorbar_label="attention weight",
+                           vmax=None):
     """Draw a matrix of attention weights, one row per query.
 
     Parameters
@@ -37,6 +38,9 @@ def plot_attention_heatmap(attn_weights, row_labels=None, col_labels=None, *, ax
     xlabel, ylabel : str
     colorbar_label : str
         Label of the colour bar (say, "may attend" when drawing a mask).
+    vmax : float, optional
+        Weight drawn in the brightest colour; default the largest weight (pass the
+        same value to several panels to share their scale).
 
     Returns
     -------
@@ -59,7 +63,8 @@ def plot_attention_heatmap(attn_weights, row_labels=None, col_labels=None, *, ax
     col_labels = row_labels if col_labels is None else col_labels
     ax = _axes(ax, figsize=(min(0.6 * weights.shape[1] + 2.2, 7.5),
                             min(0.5 * weights.shape[0] + 1.2, 6.0)))
-    image = ax.imshow(weights, cmap=cmap, vmin=0.0, vmax=max(float(weights.max()), 1e-12))
+    vmax = max(float(weights.max()), 1e-12) if vmax is None else vmax
+    image = ax.imshow(weights, cmap=cmap, vmin=0.0, vmax=vmax)
     if row_labels is not None:
         ax.set_yticks(range(weights.shape[0]), labels=row_labels)
     if col_labels is not None:
@@ -174,13 +179,10 @@ def plot_attention_heads(attn_weights, row_labels=None, col_labels=None, *, axes
     vmax = max(float(weights.max()), 1e-12)
     titles = titles or [f"head {h}" for h in range(num_heads)]
     for h, ax in enumerate(axes):
-        image = ax.imshow(weights[h], cmap="viridis", vmin=0.0, vmax=vmax)
-        ax.set_title(titles[h])
-        col = row_labels if col_labels is None else col_labels
-        if row_labels is not None:
-            ax.set_yticks(range(weights.shape[1]), labels=row_labels, fontsize=8)
-        if col is not None:
-            ax.set_xticks(range(weights.shape[2]), labels=col, rotation=90, fontsize=8)
+        plot_attention_heatmap(weights[h], row_labels, col_labels, ax=ax, title=titles[h],
+                               annotate=False, colorbar=False, vmax=vmax, xlabel="",
+                               ylabel="")
+    image = axes[-1].images[-1]
     figure = axes[0].figure
     figure.colorbar(image, ax=list(axes), label="attention weight", shrink=0.8)
     return figure
