@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from ..additive import AdditiveAttention
+from .tasks import PAD_ID
 
 
 class Seq2Seq(nn.Module):
@@ -72,7 +73,7 @@ class Seq2Seq(nn.Module):
                              f"torch.long, got {tuple(tokens.shape)} {tokens.dtype}")
 
     def encode(self, src):
-        """Encode ``src`` (right-padded with id 0).
+        """Encode ``src`` (right-padded with ``PAD_ID``, 0).
 
         Returns
         -------
@@ -81,9 +82,12 @@ class Seq2Seq(nn.Module):
         hidden : torch.Tensor of shape (1, batch, d_hidden)
             The decoder's initial state: the last states of both directions,
             taken at each row's own length.
+        memory_mask : torch.Tensor of shape (batch, 1, src_len)
+            True where the source is not padding: where the decoder may attend.
         """
         self._check(src, "src")
-        lengths = (src != 0).sum(dim=1)
+        memory_mask = (src != PAD_ID).unsqueeze(1)
+        lengths = memory_mask.sum(dim=-1).squeeze(1)
         if (lengths == 0).any():
             raise ValueError("every source row needs at least one token that is not padding")
         packed = nn.utils.rnn.pack_padded_sequence(
@@ -91,7 +95,7 @@ class Seq2Seq(nn.Module):
         memory, last = self.encoder(packed)  # last: (2, batch, d_hidden // 2)
         memory, _ = nn.utils.rnn.pad_packed_sequence(memory, batch_first=True,
                                                      total_length=src.shape[1])
-        return memory, torch.cat([last[0], last[1]], dim=-1).unsqueeze(0)
+        return memory, torch.cat([last[0], last[1]], dim=-1).unsqueeze(0), memory_mask
 
     def decode_step(self, tgt_in, memory, hidden, memory_mask=None):
         """Run the decoder over ``tgt_in`` from ``hidden``; return logits, weights, hidden.
@@ -124,10 +128,10 @@ class Seq2Seq(nn.Module):
         attn_weights : torch.Tensor of shape (batch, tgt_len, src_len) or None
         """
         self._check(tgt, "tgt")
-        memory, hidden = self.encode(src)
+        memory, hidden, memory_mask = self.encode(src)
         bos = torch.full_like(tgt[:, :1], self.bos_id)
         logits, attn_weights, _ = self.decode_step(torch.cat([bos, tgt[:, :-1]], 1), memory,
-                                                   hidden, (src != 0).unsqueeze(1))
+                                                   hidden, memory_mask)
         return logits, attn_weights
 
     @torch.no_grad()
@@ -139,8 +143,7 @@ class Seq2Seq(nn.Module):
         tokens : torch.Tensor of shape (batch, max_len)
         attn_weights : torch.Tensor of shape (batch, max_len, src_len) or None
         """
-        memory, hidden = self.encode(src)
-        memory_mask = (src != 0).unsqueeze(1)  # (batch, 1, src_len)
+        memory, hidden, memory_mask = self.encode(src)
         token = torch.full((src.shape[0], 1), self.bos_id, dtype=torch.long, device=src.device)
         tokens, weights = [], []
         for _ in range(max_len):
@@ -169,7 +172,7 @@ def seq2seq_loss(model, batch):
     """
     src, tgt = batch
     logits, _ = model(src, tgt)
-    return nn.functional.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=0)
+    return nn.functional.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=PAD_ID)
 
 
 def greedy_accuracy(model, src, tgt):
@@ -189,7 +192,6 @@ def greedy_accuracy(model, src, tgt):
         Fraction of sequences predicted entirely correctly.
     """
     tokens, _ = model.generate(src, tgt.shape[1])
-    relevant = tgt != 0
-    correct = (tokens == tgt) | ~relevant
-    token_accuracy = ((tokens == tgt) & relevant).sum() / relevant.sum()
-    return token_accuracy.item(), correct.all(dim=1).float().mean().item()
+    relevant, matches = tgt != PAD_ID, tokens == tgt
+    token_accuracy = (matches & relevant).sum() / relevant.sum()
+    return token_accuracy.item(), (matches | ~relevant).all(dim=1).float().mean().item()
