@@ -1,6 +1,7 @@
 """Sphinx configuration of the attnbook book (build with ``sphinx-build -c . docs OUT``)."""
 
 import hashlib
+import os
 import shutil
 import zlib
 from pathlib import Path
@@ -25,7 +26,7 @@ extensions = [
     "sphinx_design",
     "sphinx-mathjax-offline",  # MathJax 3 served from _static: math renders offline
 ]
-exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "_inventories"]
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "_inventories", "_kernels"]
 nitpicky = True
 # Words inside NumPy-style type fields ("torch.Tensor of shape (batch, d_in)") are
 # cross-reference targets for Sphinx; the lower-case shape names are not objects.
@@ -42,6 +43,21 @@ nb_execution_timeout = 600
 nb_output_stderr = "warn"  # anything on stderr (warnings) becomes a Sphinx warning
 nb_merge_streams = True
 nb_render_image_options = {"align": "center"}
+
+# Threads: every chapter runs in a kernel of its own, and the experiments' models are
+# small, so one intra-op thread per kernel is as fast as more on a quiet machine, and
+# does not spin against other processes (or the other kernel of a parallel build) on a
+# busy one. The printed numbers do not depend on it (tests/experiments/test_training.py).
+# This is the one place the thread count is set: ATTNBOOK_NUM_THREADS=N overrides it.
+_num_threads = os.environ.setdefault("ATTNBOOK_NUM_THREADS", "1")
+os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = _num_threads
+
+# The chapters' kernel: docs/_kernels/kernels/python3 is the standard ipykernel spec with
+# the kernel's own log at ERROR level, so a build does not print ipykernel's "running
+# over TCP without encryption" warning (the kernel only listens on localhost) once per
+# chapter. JUPYTER_PATH is searched before the installed kernel specs.
+_jupyter_path = [str(DOCS / "_kernels"), *os.environ.get("JUPYTER_PATH", "").split(os.pathsep)]
+os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(filter(None, _jupyter_path)))
 
 
 def _source_hash():

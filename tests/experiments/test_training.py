@@ -64,3 +64,42 @@ def test_multihead_loss_falls_on_lag_copy():
 
     result = train(mha, lag_copy_batch, loss_fn, steps=150, lr=0.03)
     assert result.final_loss < 0.1 * result.losses[0]
+
+
+@pytest.mark.parametrize("model_kind", ["gru", "attention"])
+def test_the_printed_numbers_do_not_depend_on_the_thread_count(model_kind):
+    """The book builds with one intra-op thread per chapter (conf.py); a reader's
+    machine may use more. A training run gives the same losses, bit for bit, either way."""
+    def make_batch(g):
+        inputs, targets = lag_copy_batch(g, batch_size=64, num_tokens=12, d_x=16, lags=(1, 2))
+        return inputs, targets
+
+    def loss_fn(model, batch):
+        inputs, targets = batch
+        return torch.nn.functional.mse_loss(model(inputs), targets)
+
+    def run(num_threads):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(num_threads)
+        try:
+            torch.manual_seed(0)
+            if model_kind == "gru":
+                gru = torch.nn.GRU(28, 64, batch_first=True)
+                model = torch.nn.Sequential(_FirstOutput(gru), torch.nn.Linear(64, 16))
+            else:
+                model = torch.nn.Sequential(MultiHeadAttention(28, 64, 12, num_heads=2),
+                                            torch.nn.Linear(64, 16))
+            return train(model, make_batch, loss_fn, steps=20, lr=1e-2).losses
+        finally:
+            torch.set_num_threads(previous)
+
+    assert run(1) == run(2)
+
+
+class _FirstOutput(torch.nn.Module):
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        return self.rnn(x)[0]
