@@ -8,6 +8,7 @@ from .additive import AdditiveAttention
 from .causal import CausalAttention
 from .multihead import MultiHeadAttention, MultiHeadAttentionWrapper
 from .multiplicative import MultiplicativeAttention
+from .positions import alibi_bias, apply_rope, sinusoidal_positions
 from .scaled_dot import (
     SelfAttentionV1,
     SelfAttentionV2,
@@ -16,23 +17,38 @@ from .scaled_dot import (
     scaled_dot_product_attention,
 )
 from .simplified import simplified_self_attention, softmax, softmax_naive
+from .transformer import (
+    FeedForward,
+    GPTModel,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
+    gpt2_small_config,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdditiveAttention",
     "CausalAttention",
+    "FeedForward",
+    "GPTModel",
     "MultiHeadAttention",
     "MultiHeadAttentionWrapper",
     "MultiplicativeAttention",
     "SelfAttentionV1",
     "SelfAttentionV2",
+    "TransformerDecoderBlock",
+    "TransformerEncoderBlock",
+    "alibi_bias",
     "apply_attn_mask",
+    "apply_rope",
     "causal_mask",
     "data",
+    "gpt2_small_config",
     "reference",
     "scaled_dot_product_attention",
     "simplified_self_attention",
+    "sinusoidal_positions",
     "softmax",
     "softmax_naive",
 ]

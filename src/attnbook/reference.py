@@ -199,3 +199,79 @@ def multiplicative_attention(query, key, value, W, attn_mask=None):
     """
     key = np.asarray(key, dtype=float)
     return scaled_dot_product_attention(query, key @ W, value, attn_mask, scale=1.0)
+
+
+def sinusoidal_positions(num_positions, d_model):
+    """Twin of :func:`attnbook.sinusoidal_positions`, one formula per column.
+
+    Parameters
+    ----------
+    num_positions, d_model : int
+
+    Returns
+    -------
+    numpy.ndarray of shape (num_positions, d_model)
+    """
+    pe = np.zeros((num_positions, d_model))
+    for p in range(num_positions):
+        for c in range(d_model):
+            i = c // 2  # columns 2i (sine) and 2i + 1 (cosine) share a frequency
+            angle = p / 10000.0 ** (2 * i / d_model)
+            pe[p, c] = np.sin(angle) if c % 2 == 0 else np.cos(angle)
+    return pe
+
+
+def apply_rope(x, positions=None, base=10000.0):
+    """Twin of :func:`attnbook.apply_rope`: multiply each token by its rotation matrix.
+
+    Builds RoFormer's block-diagonal matrix ``R_m`` (one 2x2 rotation by
+    ``m * theta_i`` per pair of features ``(2i, 2i + 1)``) and computes ``R_m x_m``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (..., num_tokens, head_dim)
+    positions : numpy.ndarray of shape (num_tokens,), optional
+        Defaults to ``0 .. num_tokens - 1``.
+    base : float
+
+    Returns
+    -------
+    numpy.ndarray of the same shape as x
+    """
+    x = np.asarray(x, dtype=float)
+    num_tokens, head_dim = x.shape[-2:]
+    positions = np.arange(num_tokens) if positions is None else np.asarray(positions)
+    out = np.empty_like(x)
+    for t, m in enumerate(positions):
+        R = np.zeros((head_dim, head_dim))
+        for i in range(head_dim // 2):
+            a = m * base ** (-2 * i / head_dim)
+            R[2 * i:2 * i + 2, 2 * i:2 * i + 2] = [[np.cos(a), -np.sin(a)],
+                                                   [np.sin(a), np.cos(a)]]
+        out[..., t, :] = x[..., t, :] @ R.T
+    return out
+
+
+def alibi_bias(num_heads, num_tokens, causal=True):
+    """Twin of :func:`attnbook.alibi_bias`: ``-slope_h * (i - j)``, ``-inf`` above the
+    diagonal if ``causal``, else ``-slope_h * |i - j|``.
+
+    Parameters
+    ----------
+    num_heads, num_tokens : int
+    causal : bool
+
+    Returns
+    -------
+    numpy.ndarray of shape (num_heads, num_tokens, num_tokens)
+    """
+    bias = np.zeros((num_heads, num_tokens, num_tokens))
+    for h in range(num_heads):
+        slope = 2.0 ** (-8.0 * (h + 1) / num_heads)
+        for i in range(num_tokens):
+            for j in range(num_tokens):
+                if j <= i:
+                    bias[h, i, j] = -slope * (i - j)
+                else:
+                    bias[h, i, j] = -np.inf if causal else -slope * (j - i)
+    return bias
