@@ -70,3 +70,9 @@ def test_more_tokens_than_context_length():
 def test_bad_shapes(shape):
     with pytest.raises(ValueError, match=r"expected x of shape \(batch, num_tokens, d_in=3\)"):
         CausalAttention(3, 2, context_length=6)(torch.randn(shape))
+
+
+def test_zero_tokens_give_an_empty_output():
+    ca = CausalAttention(d_in=3, d_out=4, context_length=5)
+    out, weights = ca(torch.randn(2, 0, 3), need_weights=True)
+    assert out.shape == (2, 0, 4) and weights.shape == (2, 0, 0)

@@ -9,6 +9,7 @@ from attnbook import (
     MultiHeadAttention,
     MultiHeadAttentionWrapper,
     causal_mask,
+    padding_mask,
     reference,
 )
 
@@ -151,3 +152,208 @@ def test_no_weights_stored_on_self():
     before = set(vars(mha))
     mha(torch.randn(1, 4, 3), need_weights=True)
     assert set(vars(mha)) == before
+
+
+# --- Part 2: padding, cross-attention, the fused path -----------------------------
+
+
+def fused_and_explicit(mha, x, **kwargs):
+    """The output of the fused path and of the explicit path (with its weights)."""
+    out, weights = mha(x, need_weights=True, **kwargs)
+    return mha(x, **kwargs), out, weights
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("masked", [False, True])
+def test_fused_path_equals_explicit_path(causal, masked):
+    mha = MultiHeadAttention(5, 8, context_length=9, num_heads=2, causal=causal, qkv_bias=True)
+    x = torch.randn(3, 9, 5)
+    attn_mask = padding_mask(torch.tensor([9, 4, 1]), 9)[:, None, None, :] if masked else None
+    fused, explicit, weights = fused_and_explicit(mha, x, attn_mask=attn_mask)
+    assert fused.shape == (3, 9, 8) and weights.shape == (3, 2, 9, 9)
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_forward_gives_the_numbers_of_the_numpy_twin():
+    mha = MultiHeadAttention(d_in=5, d_out=6, context_length=8, num_heads=3).double()
+    x = torch.randn(2, 7, 5, dtype=torch.float64)
+    W = [getattr(mha, n).weight.detach().T.numpy() for n in ("W_query", "W_key", "W_value")]
+    ref_out, _ = reference.multi_head_attention(
+        x.numpy(), *W, mha.out_proj.weight.detach().T.numpy(),
+        mha.out_proj.bias.detach().numpy(), num_heads=3)
+    assert_close(mha(x), ref_out)
+
+
+def test_padding_mask_matches_torch_key_padding_mask():
+    d, n = 8, 6
+    mha = MultiHeadAttention(d, d, context_length=n, num_heads=2, causal=False, qkv_bias=True)
+    x = torch.randn(3, n, d)
+    keep = padding_mask(torch.tensor([6, 3, 1]), n)
+    # PyTorch's key_padding_mask has the opposite polarity: True = padding, ignore
+    expected, expected_weights = mha.to_torch()(x, x, x, key_padding_mask=~keep,
+                                                average_attn_weights=False)
+    out, weights = mha(x, attn_mask=keep[:, None, None, :], need_weights=True)
+    assert_close(out, expected)
+    assert_close(weights, expected_weights)
+    assert_close(mha(x, attn_mask=keep[:, None, None, :]), expected, atol=1e-5, rtol=1e-5)
+    assert (weights[1, :, :, 3:] == 0).all()  # nobody attends to the padding
+
+
+def test_padding_and_causal_masks_combine_like_torch():
+    d, n = 8, 6
+    mha = MultiHeadAttention(d, d, context_length=n, num_heads=4)
+    x = torch.randn(2, n, d)
+    keep = padding_mask(torch.tensor([6, 4]), n)
+    expected, _ = mha.to_torch()(x, x, x, attn_mask=~causal_mask(n), key_padding_mask=~keep)
+    for need_weights in (False, True):
+        out = mha(x, attn_mask=keep[:, None, None, :], need_weights=need_weights)
+        out = out[0] if need_weights else out
+        assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_cross_attention_matches_torch_with_a_separate_key_value_sequence():
+    d = 8
+    mha = MultiHeadAttention(d, d, context_length=10, num_heads=2, causal=False)
+    x, context = torch.randn(2, 3, d), torch.randn(2, 7, d)
+    keep = padding_mask(torch.tensor([7, 5]), 7)
+    expected, expected_weights = mha.to_torch()(x, context, context, key_padding_mask=~keep,
+                                                average_attn_weights=False)
+    out, weights = mha(x, context=context, attn_mask=keep[:, None, None, :], need_weights=True)
+    assert weights.shape == (2, 2, 3, 7)
+    assert_close(out, expected)
+    assert_close(weights, expected_weights)
+    fused = mha(x, context=context, attn_mask=keep[:, None, None, :])
+    assert_close(fused, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_cross_attention_with_d_in_not_d_out_matches_explicit_computation():
+    mha = MultiHeadAttention(5, 6, context_length=10, num_heads=3, causal=False).double()
+    x, context = torch.randn(2, 3, 5).double(), torch.randn(2, 8, 5).double()
+    W = [getattr(mha, n).weight.detach().T.numpy() for n in ("W_query", "W_key", "W_value")]
+    q, k, v = x.numpy() @ W[0], context.numpy() @ W[1], context.numpy() @ W[2]
+
+    def split(t):  # (batch, n, 6) -> (batch, 3, n, 2)
+        return t.reshape(2, -1, 3, 2).transpose(0, 2, 1, 3)
+
+    ctx, ref_weights = reference.scaled_dot_product_attention(split(q), split(k), split(v))
+    ref_out = ctx.transpose(0, 2, 1, 3).reshape(2, 3, 6) @ mha.out_proj.weight.detach().T.numpy()
+    ref_out = ref_out + mha.out_proj.bias.detach().numpy()
+    out, weights = mha(x, context=context, need_weights=True)
+    assert_close(out, ref_out)
+    assert_close(weights, ref_weights)
+    assert_close(mha(x, context=context), ref_out)
+
+
+def test_all_padding_row_gives_zeros_where_torch_gives_nan():
+    d, n = 8, 4
+    mha = MultiHeadAttention(d, d, context_length=n, num_heads=2, causal=False)
+    x = torch.randn(2, n, d)
+    keep = padding_mask(torch.tensor([4, 0]), n)  # the second sequence is all padding
+    expected, _ = mha.to_torch()(x, x, x, key_padding_mask=~keep)
+    assert torch.isnan(expected[1]).all()  # nn.MultiheadAttention: NaN on an empty row
+    assert_close(expected[0], mha(x, attn_mask=keep[:, None, None, :])[0])
+    for need_weights in (False, True):
+        out = mha(x, attn_mask=keep[:, None, None, :], need_weights=need_weights)
+        out = out[0] if need_weights else out
+        # ours: a zero context vector, so the output is out_proj's bias
+        assert_close(out[1], mha.out_proj.bias.expand(n, d))
+
+
+def test_fully_masked_row_has_zero_output_and_finite_gradients_on_the_fused_path():
+    mha = MultiHeadAttention(4, 6, context_length=5, num_heads=3)
+    x = torch.randn(2, 5, 4, requires_grad=True)
+    attn_mask = torch.ones(2, 1, 5, 5, dtype=torch.bool)
+    attn_mask[0, :, 2] = False  # query 2 of sequence 0 may attend to nothing
+    out = mha(x, attn_mask=attn_mask)
+    assert_close(out[0, 2], mha.out_proj.bias)
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert_close(out, mha(x, attn_mask=attn_mask, need_weights=True)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_left_padding_in_a_causal_module_gives_zeros_not_nan():
+    mha = MultiHeadAttention(4, 4, context_length=5, num_heads=2)
+    x = torch.randn(1, 5, 4)
+    keep = torch.tensor([[False, False, True, True, True]])  # two pad tokens on the left
+    out = mha(x, attn_mask=keep[:, None, None, :])
+    assert torch.isfinite(out).all()
+    assert_close(out[0, :2], mha.out_proj.bias.expand(2, 4))
+
+
+def test_dropout_in_the_fused_path_has_the_explicit_paths_mean():
+    torch.manual_seed(3)
+    mha = MultiHeadAttention(4, 6, context_length=5, num_heads=2, dropout=0.5).double()
+    x = torch.randn(1, 5, 4, dtype=torch.float64)
+    expected = mha.eval()(x)
+    mha.train()
+    with torch.no_grad():
+        fused = torch.stack([mha(x) for _ in range(3000)]).mean(0)
+        explicit = torch.stack([mha(x, need_weights=True)[0] for _ in range(3000)]).mean(0)
+    assert not torch.allclose(mha(x), expected, atol=1e-3)  # dropout is on
+    assert_close(fused, expected, atol=0.03, rtol=0)
+    assert_close(explicit, expected, atol=0.03, rtol=0)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_empty_sequences_match_torch(need_weights):
+    d = 8
+    mha = MultiHeadAttention(d, d, context_length=4, num_heads=2, causal=False)
+    torch_mha = mha.to_torch()
+    x, empty = torch.randn(2, 3, d), torch.randn(2, 0, d)
+    for query, context in ((empty, empty), (empty, x), (x, empty)):
+        out = mha(query, context=context, need_weights=need_weights)
+        out = out[0] if need_weights else out
+        assert out.shape == (2, query.shape[1], d)
+        assert_close(out, torch_mha(query, context, context)[0])
+    assert_close(mha(x, context=empty), mha.out_proj.bias.expand(2, 3, d))  # zeros, then bias
+    causal = MultiHeadAttention(d, d, context_length=4, num_heads=2)
+    assert causal(empty).shape == (2, 0, d)
+    assert causal(empty, need_weights=True)[1].shape == (2, 2, 0, 0)
+
+
+def test_new_arguments_are_checked():
+    mha = MultiHeadAttention(3, 4, context_length=6, num_heads=2)
+    x = torch.randn(2, 5, 3)
+    with pytest.raises(ValueError, match="causal=False"):
+        mha(x, context=torch.randn(2, 5, 3))
+    cross = MultiHeadAttention(3, 4, context_length=6, num_heads=2, causal=False)
+    with pytest.raises(ValueError, match=r"context of shape \(batch, num_tokens, d_in=3\), "
+                                         r"got \(2, 5, 4\)"):
+        cross(x, context=torch.randn(2, 5, 4))
+    with pytest.raises(ValueError, match=r"context of shape \(batch=2, num_kv, d_in=3\)"):
+        cross(x, context=torch.randn(3, 4, 3))
+    with pytest.raises(ValueError, match="context_length=6, got num_tokens=7"):
+        cross(x, context=torch.randn(2, 7, 3))
+    with pytest.raises(ValueError, match=r"\(batch, num_heads, num_queries, num_kv\) = "
+                                         r"\(2, 2, 5, 4\)"):
+        cross(x, context=torch.randn(2, 4, 3), attn_mask=torch.ones(2, 1, 1, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"bool tensor broadcastable to .* = \(2, 2, 5, 5\)"):
+        mha(x, attn_mask=torch.zeros(5, 5))
+
+
+def test_padding_mask_values_and_errors():
+    mask = padding_mask(torch.tensor([2, 0, 3]), 3)
+    assert mask.dtype == torch.bool and mask.shape == (3, 3)
+    assert mask.tolist() == [[True, True, False], [False, False, False], [True, True, True]]
+    assert padding_mask([1, 2], 2).tolist() == [[True, False], [True, True]]
+    assert padding_mask(torch.tensor([], dtype=torch.long), 4).shape == (0, 4)
+    with pytest.raises(ValueError, match=r"0 <= lengths <= num_tokens=3, got \[4, 1\]"):
+        padding_mask(torch.tensor([4, 1]), 3)
+    with pytest.raises(ValueError, match=r"0 <= lengths"):
+        padding_mask(torch.tensor([-1]), 3)
+    with pytest.raises(ValueError, match=r"integer tensor of shape \(batch,\), got dtype "
+                                         r"torch.float32"):
+        padding_mask(torch.tensor([1.0]), 3)
+    with pytest.raises(ValueError, match=r"shape \(2, 1\)"):
+        padding_mask(torch.tensor([[1], [2]]), 3)
+
+
+@given(lengths=st.lists(st.integers(0, 6), min_size=1, max_size=4))
+def test_padded_sequences_give_the_outputs_of_the_unpadded_ones(lengths):
+    torch.manual_seed(8)
+    mha = MultiHeadAttention(4, 6, context_length=6, num_heads=2).double()
+    x = torch.randn(len(lengths), 6, 4, dtype=torch.float64)
+    keep = padding_mask(torch.tensor(lengths), 6)[:, None, None, :]
+    out = mha(x, attn_mask=keep)
+    for i, length in enumerate(lengths):
+        assert_close(out[i, :length], mha(x[i:i + 1, :length])[0])

@@ -235,3 +235,32 @@ def test_modules_keep_no_weights_on_self(cls):
     before = set(vars(module))
     module(journey_embeddings(), need_weights=True)
     assert set(vars(module)) == before
+
+
+@pytest.mark.parametrize("num_queries,num_keys", [(0, 0), (0, 3), (3, 0)])
+def test_empty_sequences_match_pytorch(num_queries, num_keys):
+    q, k, v = qkv((2,), num_queries, num_keys)
+    context_vec, attn_weights = scaled_dot_product_attention(q, k, v)
+    assert context_vec.shape == (2, num_queries, 5)
+    assert attn_weights.shape == (2, num_queries, num_keys)
+    assert_close(context_vec, F.scaled_dot_product_attention(q, k, v))  # zeros for no keys
+    if num_queries == num_keys:
+        causal, _ = scaled_dot_product_attention(q, k, v, is_causal=True)
+        assert causal.shape == (2, 0, 5)
+
+
+@pytest.mark.parametrize("cls", [SelfAttentionV1, SelfAttentionV2])
+def test_modules_accept_zero_tokens(cls):
+    module = cls(3, 4)
+    out, weights = module(torch.randn(2, 0, 3), need_weights=True)
+    assert out.shape == (2, 0, 4) and weights.shape == (2, 0, 0)
+
+
+def test_padding_mask_as_attn_mask_ignores_the_padding():
+    from attnbook import padding_mask
+
+    q, k, v = qkv((2,), num_queries=4, num_keys=6)
+    keep = padding_mask(torch.tensor([6, 2]), 6)  # (batch, num_keys)
+    context_vec, attn_weights = scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, :])
+    assert (attn_weights[1, :, 2:] == 0).all()
+    assert_close(context_vec[1], scaled_dot_product_attention(q[1], k[1, :2], v[1, :2])[0])

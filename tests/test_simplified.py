@@ -67,3 +67,9 @@ def test_simplified_self_attention_matches_numpy_twin_batched():
 def test_simplified_self_attention_rejects_bad_rank(shape):
     with pytest.raises(ValueError, match=r"\(\.\.\., num_tokens, d_in\)"):
         simplified_self_attention(torch.ones(shape))
+
+
+def test_zero_tokens_and_empty_softmax():
+    context_vecs, attn_weights = simplified_self_attention(torch.zeros(2, 0, 3))
+    assert context_vecs.shape == (2, 0, 3) and attn_weights.shape == (2, 0, 0)
+    assert softmax(torch.zeros(3, 0)).shape == torch.softmax(torch.zeros(3, 0), -1).shape

@@ -14,6 +14,7 @@ from .scaled_dot import (
     SelfAttentionV2,
     apply_attn_mask,
     causal_mask,
+    padding_mask,
     scaled_dot_product_attention,
 )
 from .simplified import simplified_self_attention, softmax, softmax_naive
@@ -45,6 +46,7 @@ __all__ = [
     "causal_mask",
     "data",
     "gpt2_small_config",
+    "padding_mask",
     "reference",
     "scaled_dot_product_attention",
     "simplified_self_attention",

@@ -92,3 +92,30 @@ def check_attn_mask(attn_mask, scores_shape):
             f"the attention weights' shape (..., num_queries, num_keys) = "
             f"{shape_str(scores_shape)}"
         )
+
+
+def check_bool_mask(attn_mask, expected, names):
+    """Check a boolean mask that must broadcast to the shape ``expected``.
+
+    Parameters
+    ----------
+    attn_mask : torch.Tensor or None
+        The mask (None passes).
+    expected : torch.Size
+        The full shape, e.g. ``(batch, num_heads, num_queries, num_kv)``.
+    names : str
+        The names of the dimensions of ``expected``, for the message.
+    """
+    if attn_mask is None:
+        return
+    if not isinstance(attn_mask, torch.Tensor) or attn_mask.dtype != torch.bool:
+        raise ValueError(f"expected attn_mask to be a bool tensor broadcastable to "
+                         f"{names} = {shape_str(expected)} (True = may attend), got "
+                         f"{getattr(attn_mask, 'dtype', type(attn_mask).__name__)}")
+    try:
+        shape = torch.broadcast_shapes(attn_mask.shape, expected)
+    except RuntimeError:
+        shape = None
+    if shape != expected:
+        raise ValueError(f"attn_mask of shape {shape_str(attn_mask.shape)} does not broadcast "
+                         f"to {names} = {shape_str(expected)}")

@@ -2,9 +2,10 @@
 with weight splits (chapter 6)."""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_divisible, check_tokens
+from ._checks import check_bool_mask, check_divisible, check_tokens, shape_str
 from .causal import CausalAttention
 from .scaled_dot import causal_mask, scaled_dot_product_attention
 
@@ -212,37 +213,117 @@ class MultiHeadAttention(nn.Module):
         return torch_mha.train(self.training)
 
     def _split_heads(self, x):
-        batch, num_tokens, _ = x.shape
-        x = x.view(batch, num_tokens, self.num_heads, self.head_dim)
+        batch, num_tokens, features = x.shape
+        x = x.view(batch, num_tokens, features // self.head_dim, self.head_dim)
         return x.transpose(1, 2)  # (batch, num_heads, num_tokens, head_dim)
 
-    def forward(self, x, need_weights=False):
-        """Attend over the tokens of ``x`` with all heads at once.
+    def _check_inputs(self, x, context, attn_mask, cache):
+        """Check every argument of :meth:`forward`; return the key/value source."""
+        check_tokens(x, self.d_in, batched=True, context_length=self.context_length)
+        if context is not None:
+            if self.causal:
+                raise ValueError("context (cross-attention) needs a module built with "
+                                 "causal=False: keys from another sequence have no causal order")
+            check_tokens(context, self.d_in, "context", batched=True,
+                         context_length=self.context_length)
+            if context.shape[0] != x.shape[0]:
+                raise ValueError(f"expected context of shape (batch={x.shape[0]}, num_kv, "
+                                 f"d_in={self.d_in}), got {shape_str(context.shape)}")
+        source = x if context is None else context
+        num_cached = 0 if cache is None else len(cache)
+        num_kv = num_cached + source.shape[1]
+        if num_kv > self.context_length:
+            raise ValueError(f"the cache holds {num_cached} tokens and this call adds "
+                             f"{source.shape[1]}: {num_kv} > context_length={self.context_length}")
+        check_bool_mask(attn_mask, torch.Size((x.shape[0], self.num_heads, x.shape[1], num_kv)),
+                        "(batch, num_heads, num_queries, num_kv)")
+        return source
+
+    def _attend(self, queries, keys, values, attn_mask, num_cached, need_weights):
+        """Attention of every head, fused unless the weights are wanted.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (batch, num_tokens, d_in)
-            ``num_tokens <= context_length``.
+        queries : torch.Tensor of shape (batch, num_heads, num_queries, head_dim)
+        keys : torch.Tensor of shape (batch, num_heads, num_kv, head_dim)
+        values : torch.Tensor of shape (batch, num_heads, num_kv, head_dim)
+        attn_mask : torch.Tensor or None
+            Bool, broadcastable to ``(batch, num_heads, num_queries, num_kv)``.
+        num_cached : int
+            How many of the keys come from a cache: with ``causal=True``, query
+            ``i`` sits at position ``num_cached + i`` (bottom-right alignment).
         need_weights : bool
-            Also return the attention weights of every head.
+            Run :func:`attnbook.scaled_dot_product_attention` and return its
+            weights; otherwise PyTorch's fused kernel, and None.
 
         Returns
         -------
-        output : torch.Tensor of shape (batch, num_tokens, d_out)
-        attn_weights : torch.Tensor of shape (batch, num_heads, num_tokens, num_tokens)
-            Only if ``need_weights``.
+        context_vec : torch.Tensor of shape (batch, num_heads, num_queries, head_dim)
+        attn_weights : torch.Tensor of shape (batch, num_heads, num_queries, num_kv) or None
         """
-        check_tokens(x, self.d_in, batched=True, context_length=self.context_length)
-        batch, num_tokens, _ = x.shape
-        queries = self._split_heads(self.W_query(x))  # (batch, num_heads, n, head_dim)
-        keys = self._split_heads(self.W_key(x))
-        values = self._split_heads(self.W_value(x))
-        context_vec, attn_weights = scaled_dot_product_attention(
-            queries, keys, values,
-            attn_mask=self.mask[:num_tokens, :num_tokens],
-            dropout_p=self.dropout if self.training else 0.0,
-        )  # (batch, num_heads, num_tokens, head_dim)
-        context_vec = context_vec.transpose(1, 2)  # (batch, num_tokens, num_heads, head_dim)
-        context_vec = context_vec.reshape(batch, num_tokens, self.d_out)
-        output = self.out_proj(context_vec)  # (batch, num_tokens, d_out)
+        num_kv = keys.shape[-2]
+        dropout_p = self.dropout if self.training else 0.0
+        if not need_weights and self.causal and attn_mask is None and num_cached == 0:
+            return F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p,
+                                                  is_causal=True), None  # the fastest kernel
+        if self.causal:
+            causal = self.mask[num_cached:num_kv, :num_kv]  # (num_queries, num_kv)
+            attn_mask = causal if attn_mask is None else attn_mask & causal
+        if need_weights:
+            return scaled_dot_product_attention(queries, keys, values, attn_mask=attn_mask,
+                                                dropout_p=dropout_p)
+        context_vec = F.scaled_dot_product_attention(queries, keys, values, attn_mask=attn_mask,
+                                                     dropout_p=dropout_p)
+        if attn_mask is not None:  # a query that may attend to nothing gets zeros, never NaN
+            context_vec = context_vec.masked_fill(~attn_mask.any(-1, keepdim=True), 0.0)
+        return context_vec, None
+
+    def forward(self, x, context=None, attn_mask=None, need_weights=False, cache=None):
+        """Attend from the tokens of ``x`` with all heads at once.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, num_queries, d_in)
+            The tokens that ask (the queries); ``num_queries <= context_length``.
+        context : torch.Tensor of shape (batch, num_kv, d_in), optional
+            The tokens that answer (keys and values): cross-attention. Defaults to
+            ``x`` (self-attention); needs ``causal=False``.
+        attn_mask : torch.Tensor, optional
+            Bool, broadcastable to ``(batch, num_heads, num_queries, num_kv)``,
+            **True = may attend**; combined (AND) with the causal mask. For padding:
+            ``padding_mask(lengths, num_kv)[:, None, None, :]``.
+        need_weights : bool
+            Also return the attention weights of every head (the explicit path of
+            :func:`attnbook.scaled_dot_product_attention`); otherwise PyTorch's
+            fused :func:`torch.nn.functional.scaled_dot_product_attention` runs.
+        cache : attnbook.KVCache, optional
+            Appends this call's keys and values and attends over all cached ones;
+            ``num_kv`` then counts the cached tokens too.
+
+        Returns
+        -------
+        output : torch.Tensor of shape (batch, num_queries, d_out)
+        attn_weights : torch.Tensor of shape (batch, num_heads, num_queries, num_kv)
+            Only if ``need_weights``. A query that may attend to no key gets zero
+            weights and a zero context vector, never NaN.
+
+        Notes
+        -----
+        Keys and values have ``num_kv_heads`` heads: ``num_heads`` here, fewer in
+        :class:`attnbook.GroupedQueryAttention`, which inherits this method.
+        """
+        source = self._check_inputs(x, context, attn_mask, cache)
+        batch, num_queries, _ = x.shape
+        queries = self._split_heads(self.W_query(x))  # (batch, num_heads, num_queries, head_dim)
+        keys = self._split_heads(self.W_key(source))  # (batch, num_kv_heads, num_new, head_dim)
+        values = self._split_heads(self.W_value(source))
+        num_cached = 0
+        if cache is not None:
+            num_cached = len(cache)
+            keys, values = cache.append(keys, values)  # (batch, num_kv_heads, num_kv, head_dim)
+        context_vec, attn_weights = self._attend(queries, keys, values, attn_mask, num_cached,
+                                                 need_weights)
+        context_vec = context_vec.transpose(1, 2)  # (batch, num_queries, num_heads, head_dim)
+        context_vec = context_vec.reshape(batch, num_queries, self.d_out)
+        output = self.out_proj(context_vec)  # (batch, num_queries, d_out)
         return (output, attn_weights) if need_weights else output

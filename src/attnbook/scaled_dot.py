@@ -47,6 +47,51 @@ def causal_mask(num_tokens, num_keys=None, device=None):
     return torch.tril(ones)
 
 
+def padding_mask(lengths, num_tokens):
+    """Boolean padding mask: which positions of each sequence hold a real token.
+
+    Sequences of different lengths are batched by padding them at the end to
+    ``num_tokens``; no query should attend to the padding.
+
+    Parameters
+    ----------
+    lengths : torch.Tensor of shape (batch,) and an integer dtype
+        The number of real tokens of each sequence, ``0 <= lengths <= num_tokens``.
+    num_tokens : int
+        The padded length.
+
+    Returns
+    -------
+    torch.Tensor of shape (batch, num_tokens) and dtype torch.bool
+        ``True`` at a real token (**True = may attend**). As an attention mask
+        over the keys of every query and head: ``mask[:, None, None, :]``.
+
+    Raises
+    ------
+    ValueError
+        If ``lengths`` is not a 1-D integer tensor, or a length is below 0 or
+        above ``num_tokens``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook import padding_mask
+    >>> padding_mask(torch.tensor([3, 1]), num_tokens=4)
+    tensor([[ True,  True,  True, False],
+            [ True, False, False, False]])
+    """
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1 or lengths.is_floating_point() or lengths.is_complex() \
+            or lengths.dtype == torch.bool:
+        raise ValueError(f"expected lengths to be an integer tensor of shape (batch,), got "
+                         f"dtype {lengths.dtype} and shape {shape_str(lengths.shape)}")
+    if len(lengths) and (lengths.min() < 0 or lengths.max() > num_tokens):
+        raise ValueError(f"expected 0 <= lengths <= num_tokens={num_tokens}, got "
+                         f"{lengths.tolist()}")
+    positions = torch.arange(num_tokens, device=lengths.device)  # (num_tokens,)
+    return positions < lengths[:, None]  # (batch, num_tokens)
+
+
 def apply_attn_mask(attn_scores, attn_mask):
     """Apply a mask to attention scores, with PyTorch's conventions.
 

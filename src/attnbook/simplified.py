@@ -63,7 +63,11 @@ def softmax(x, dim=-1):
     tensor([0.5000, 0.5000])
     >>> softmax(torch.tensor([-float("inf"), -float("inf")]))
     tensor([0., 0.])
+    >>> softmax(torch.zeros(2, 0)).shape
+    torch.Size([2, 0])
     """
+    if x.shape[dim] == 0:  # nothing to normalise (no keys): as torch.softmax
+        return torch.zeros_like(x)
     x_max = x.amax(dim=dim, keepdim=True)
     x_max = torch.where(torch.isfinite(x_max), x_max, torch.zeros_like(x_max))
     exp_x = torch.exp(x - x_max)
