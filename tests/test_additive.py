@@ -27,14 +27,31 @@ def test_matches_numpy_twin(batch):
     assert (attn_weights[..., ~mask] == 0).all()
 
 
-def test_score_is_the_formula_for_one_pair():
-    module = AdditiveAttention(2, 2, 3)
-    q, k = torch.randn(2), torch.randn(2)
-    expected = module.w_v.weight @ torch.tanh(module.W_query.weight @ q + module.W_key.weight @ k)
-    keys = torch.stack([k, torch.zeros(2)])
-    _, weights = module(q.view(1, 2), keys, torch.eye(2))
-    other = module.w_v.weight @ torch.tanh(module.W_query.weight @ q)
+def test_score_is_the_row_vector_formula_for_one_pair():
+    # e(q, k) = tanh(q W_q + k W_k) w_v, with W_q (d_query, d_a), W_k (d_key, d_a), w_v (d_a,)
+    module = AdditiveAttention(d_query=2, d_key=4, d_hidden=3)
+    W_q, W_k, w_v = module.W_query.weight.T, module.W_key.weight.T, module.w_v.weight[0]
+    assert W_q.shape == (2, 3) and W_k.shape == (4, 3) and w_v.shape == (3,)
+    q, k = torch.randn(1, 2), torch.randn(1, 4)
+    expected = torch.tanh(q @ W_q + k @ W_k) @ w_v
+    other = torch.tanh(q @ W_q) @ w_v  # the score of a zero key
+    _, weights = module(q, torch.cat([k, torch.zeros(1, 4)]), torch.eye(2))
     assert_close(weights[0], torch.softmax(torch.cat([expected, other]), dim=0))
+
+
+def test_hidden_intermediate_is_kept_for_backward():
+    # the (num_queries, num_keys, d_a) tanh output is saved: d_a floats per pair
+    module = AdditiveAttention(d_query=4, d_key=3, d_hidden=16)
+    q, k, v = torch.randn(5, 4), torch.randn(7, 3), torch.randn(7, 2)
+    shapes = []
+
+    def pack(t):
+        shapes.append(tuple(t.shape))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(q, k, v)
+    assert (5, 7, 16) in shapes
 
 
 def test_float_mask_and_fully_masked_row():

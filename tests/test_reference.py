@@ -43,3 +43,17 @@ def test_additive_attention_single_pair_by_hand():
     _, w = reference.additive_attention(np.array([[0.5, 0.5]]), keys, np.eye(2), W_q, W_k, w_v)
     s = np.array([0.0, np.tanh(1.5) - np.tanh(-0.5)])
     np.testing.assert_allclose(w[0], np.exp(s) / np.exp(s).sum())
+
+
+def test_multiplicative_attention_rectangular_matrix_by_hand():
+    # row vectors: score = q W k^T with W of shape (d_query=2, d_key=3)
+    W = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0]])
+    keys = np.array([[1.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 1.0]])
+    values = np.array([[1.0], [2.0], [3.0]])
+    ctx, w = reference.multiplicative_attention(np.array([[1.0, 1.0]]), keys, values, W)
+    s = np.array([1.0, 0.0, 2.0])  # the middle key's 5 meets a zero column of W
+    np.testing.assert_allclose(w[0], np.exp(s) / np.exp(s).sum())
+    np.testing.assert_allclose(ctx[0], w[0] @ values)
+    _, w = reference.multiplicative_attention(np.array([[1.0, 1.0]]), keys, values, W,
+                                              attn_mask=np.array([True, True, False]))
+    np.testing.assert_allclose(w[0], [np.e / (np.e + 1), 1 / (np.e + 1), 0.0])

@@ -11,9 +11,14 @@ from .simplified import softmax
 class AdditiveAttention(nn.Module):
     r"""Additive attention of Bahdanau et al. (2014).
 
-    The score of query :math:`q` and key :math:`k` is a one-hidden-layer network,
-    :math:`w_v^\top \tanh(W_q q + W_k k)`, so queries and keys may have
-    different sizes.
+    The score of a query :math:`q` and a key :math:`k` (row vectors) is a network
+    with one hidden layer of size :math:`d_a`,
+    :math:`e(q, k) = \tanh(q W_q + k W_k)\, w_v` with
+    :math:`W_q \in \mathbb{R}^{d_q \times d_a}`,
+    :math:`W_k \in \mathbb{R}^{d_k \times d_a}` and
+    :math:`w_v \in \mathbb{R}^{d_a}`, so queries and keys may have different
+    sizes. All query--key pairs together need a ``(..., num_queries, num_keys,
+    d_a)`` intermediate tensor.
 
     Parameters
     ----------
@@ -22,18 +27,20 @@ class AdditiveAttention(nn.Module):
     d_key : int
         Size of each key.
     d_hidden : int
-        Size of the hidden layer of the scoring network.
+        Size :math:`d_a` of the hidden layer of the scoring network (the
+        argument keeps its name; the book writes :math:`d_a`, since :math:`h`
+        is the number of heads).
     dropout : float
         Dropout probability on the attention weights (``train()`` only).
 
     Attributes
     ----------
     W_query : torch.nn.Linear
-        ``d_query -> d_hidden``, no bias.
+        ``d_query -> d_a``, no bias: :math:`W_q` is ``W_query.weight.T``.
     W_key : torch.nn.Linear
-        ``d_key -> d_hidden``, no bias.
+        ``d_key -> d_a``, no bias: :math:`W_k` is ``W_key.weight.T``.
     w_v : torch.nn.Linear
-        ``d_hidden -> 1``, no bias.
+        ``d_a -> 1``, no bias: :math:`w_v` is ``w_v.weight[0]``.
 
     Examples
     --------
@@ -76,8 +83,8 @@ class AdditiveAttention(nn.Module):
         check_tokens(value, None, "value")
         check_key_value(key, value)
         check_attn_mask(attn_mask, weights_shape(query, key, value))
-        q = self.W_query(query).unsqueeze(-2)  # (..., num_queries, 1, d_hidden)
-        k = self.W_key(key).unsqueeze(-3)  # (..., 1, num_keys, d_hidden)
+        q = self.W_query(query).unsqueeze(-2)  # (..., num_queries, 1, d_a)
+        k = self.W_key(key).unsqueeze(-3)  # (..., 1, num_keys, d_a)
         attn_scores = self.w_v(torch.tanh(q + k)).squeeze(-1)  # (..., n_q, n_k)
         attn_weights = softmax(apply_attn_mask(attn_scores, attn_mask), dim=-1)
         if self.training and self.dropout > 0.0:

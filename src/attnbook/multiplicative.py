@@ -7,8 +7,10 @@ from .scaled_dot import scaled_dot_product_attention
 
 
 class MultiplicativeAttention(nn.Module):
-    r"""Luong's "general" score :math:`q^\top W k`: a bilinear form between
-    queries and keys, so that they may have different sizes.
+    r"""Luong's "general" score :math:`e(q, k) = q W k^\top`: a bilinear form
+    between a query and a key (row vectors), with
+    :math:`W \in \mathbb{R}^{d_q \times d_k}`, so that they may have different
+    sizes. It is a dot product after projecting the keys: :math:`q (k W^\top)^\top`.
 
     Parameters
     ----------
@@ -22,7 +24,18 @@ class MultiplicativeAttention(nn.Module):
     Attributes
     ----------
     W_key : torch.nn.Linear
-        ``d_key -> d_query``, no bias: the matrix :math:`W` applied to the keys.
+        ``d_key -> d_query``, no bias, applied to the keys: :math:`W` is
+        ``W_key.weight``, of shape ``(d_query, d_key)``.
+
+    Notes
+    -----
+    The scores are not scaled. At PyTorch's default initialisation the entries
+    of :math:`W` are uniform in :math:`\pm 1/\sqrt{d_k}`, with variance
+    :math:`1/(3 d_k)`, so for queries and keys with independent unit-variance
+    entries :math:`\operatorname{Var}(q W k^\top) = d_q / 3`: like the unscaled
+    dot product, the score grows with the size and the softmax saturates
+    (see :ref:`chap-scoring`). Dividing by :math:`\sqrt{d_q}` undoes it:
+    ``scaled_dot_product_attention(query, self.W_key(key), value)``.
 
     Examples
     --------

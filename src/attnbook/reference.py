@@ -157,48 +157,79 @@ def multi_head_attention(x, W_query, W_key, W_value, W_out, b_out, num_heads,
 
 
 def additive_attention(query, key, value, W_query, W_key, w_v, attn_mask=None):
-    """Twin of :class:`attnbook.AdditiveAttention`.
+    r"""Twin of :class:`attnbook.AdditiveAttention`: scores
+    :math:`\tanh(q W_q + k W_k)\, w_v` for row vectors :math:`q, k`.
 
     Parameters
     ----------
     query : numpy.ndarray of shape (..., num_queries, d_query)
     key : numpy.ndarray of shape (..., num_keys, d_key)
     value : numpy.ndarray of shape (..., num_keys, d_v)
-    W_query : numpy.ndarray of shape (d_query, d_hidden)
-    W_key : numpy.ndarray of shape (d_key, d_hidden)
-    w_v : numpy.ndarray of shape (d_hidden,)
+    W_query : numpy.ndarray of shape (d_query, d_a)
+        :math:`W_q` (``AdditiveAttention.W_query.weight.T``).
+    W_key : numpy.ndarray of shape (d_key, d_a)
+        :math:`W_k` (``AdditiveAttention.W_key.weight.T``).
+    w_v : numpy.ndarray of shape (d_a,)
+        :math:`w_v` (``AdditiveAttention.w_v.weight[0]``).
     attn_mask : numpy.ndarray, optional
+        As in :func:`scaled_dot_product_attention`.
 
     Returns
     -------
     context_vec : numpy.ndarray of shape (..., num_queries, d_v)
     attn_weights : numpy.ndarray of shape (..., num_queries, num_keys)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.reference import additive_attention
+    >>> keys = np.array([[0.0, 0.0], [1.0, -1.0]])
+    >>> _, attn_weights = additive_attention(np.array([[0.5, 0.5]]), keys, np.eye(2),
+    ...                                      np.eye(2), np.eye(2), np.array([1.0, -1.0]))
+    >>> attn_weights.round(4)  # scores 0 and tanh(1.5) - tanh(-0.5)
+    array([[0.2031, 0.7969]])
     """
     query, key, value = (np.asarray(a, dtype=float) for a in (query, key, value))
-    hidden = np.tanh((query @ W_query)[..., :, None, :] + (key @ W_key)[..., None, :, :])
+    hidden = np.tanh((query @ W_query)[..., :, None, :]  # (..., num_queries, num_keys, d_a)
+                     + (key @ W_key)[..., None, :, :])
     attn_scores = hidden @ w_v  # (..., num_queries, num_keys)
     attn_weights = softmax(_apply_attn_mask(attn_scores, attn_mask), axis=-1)
     return attn_weights @ value, attn_weights
 
 
 def multiplicative_attention(query, key, value, W, attn_mask=None):
-    """Twin of :class:`attnbook.MultiplicativeAttention`: scores ``q . (k W)``.
+    r"""Twin of :class:`attnbook.MultiplicativeAttention`: scores :math:`q W k^\top`
+    for row vectors :math:`q, k`.
 
     Parameters
     ----------
     query : numpy.ndarray of shape (..., num_queries, d_query)
     key : numpy.ndarray of shape (..., num_keys, d_key)
     value : numpy.ndarray of shape (..., num_keys, d_v)
-    W : numpy.ndarray of shape (d_key, d_query)
+    W : numpy.ndarray of shape (d_query, d_key)
+        :math:`W` (``MultiplicativeAttention.W_key.weight``).
     attn_mask : numpy.ndarray, optional
+        As in :func:`scaled_dot_product_attention`.
 
     Returns
     -------
     context_vec : numpy.ndarray of shape (..., num_queries, d_v)
     attn_weights : numpy.ndarray of shape (..., num_queries, num_keys)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.reference import multiplicative_attention
+    >>> W = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0]])  # (d_query=2, d_key=3)
+    >>> keys = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> _, attn_weights = multiplicative_attention(np.array([[0.0, 1.0]]), keys, np.eye(2), W)
+    >>> attn_weights.round(4)  # scores 0 and 2
+    array([[0.1192, 0.8808]])
     """
-    key = np.asarray(key, dtype=float)
-    return scaled_dot_product_attention(query, key @ W, value, attn_mask, scale=1.0)
+    query, key = np.asarray(query, dtype=float), np.asarray(key, dtype=float)
+    attn_scores = query @ W @ np.swapaxes(key, -1, -2)  # (..., num_queries, num_keys)
+    attn_weights = softmax(_apply_attn_mask(attn_scores, attn_mask), axis=-1)
+    return attn_weights @ value, attn_weights
 
 
 def sinusoidal_positions(num_positions, d_model):
