@@ -5,6 +5,7 @@ The public names below follow the order in which the book builds them.
 
 from . import data, reference
 from .additive import AdditiveAttention
+from .cache import KVCache
 from .causal import CausalAttention
 from .multihead import MultiHeadAttention, MultiHeadAttentionWrapper
 from .multiplicative import MultiplicativeAttention
@@ -33,6 +34,7 @@ __all__ = [
     "CausalAttention",
     "FeedForward",
     "GPTModel",
+    "KVCache",
     "MultiHeadAttention",
     "MultiHeadAttentionWrapper",
     "MultiplicativeAttention",

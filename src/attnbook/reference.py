@@ -31,6 +31,8 @@ def softmax(x, axis=-1):
     array([0.09  , 0.2447, 0.6652])
     """
     x = np.asarray(x, dtype=float)
+    if x.shape[axis] == 0:  # nothing to normalise (no keys)
+        return np.zeros_like(x)
     x_max = np.max(x, axis=axis, keepdims=True)
     x_max = np.where(np.isfinite(x_max), x_max, 0.0)
     exp_x = np.exp(x - x_max)
@@ -306,3 +308,130 @@ def alibi_bias(num_heads, num_tokens, causal=True):
                 else:
                     bias[h, i, j] = -np.inf if causal else -slope * (j - i)
     return bias
+
+
+def online_softmax(x, chunk_size=1):
+    """Softmax over the last axis in one streaming pass (Milakov & Gimelshein, 2018).
+
+    The normaliser ``sum_j exp(x_j - m)`` is accumulated chunk by chunk with a
+    running maximum ``m``: when a chunk raises the maximum from ``m`` to ``m'``,
+    the sum so far is rescaled by ``exp(m - m')``. The result equals
+    :func:`softmax`; a row that is ``-inf`` everywhere gives zeros.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (..., n)
+    chunk_size : int
+        How many entries each step reads (1: the paper's element-by-element loop).
+
+    Returns
+    -------
+    numpy.ndarray of shape (..., n)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.reference import online_softmax
+    >>> online_softmax(np.array([1.0, 2.0, 3.0])).round(4)
+    array([0.09  , 0.2447, 0.6652])
+    """
+    x = np.asarray(x, dtype=float)
+    m = np.full((*x.shape[:-1], 1), -np.inf)  # running maximum
+    total = np.zeros((*x.shape[:-1], 1))  # running sum of exp(x - m)
+    for start in range(0, x.shape[-1], chunk_size):
+        chunk = x[..., start:start + chunk_size]
+        m, shift, rescale = _running_max(m, chunk)
+        total = total * rescale + np.exp(chunk - shift).sum(axis=-1, keepdims=True)
+    shift = np.where(np.isfinite(m), m, 0.0)
+    return np.exp(x - shift) / np.where(total > 0, total, 1.0)
+
+
+def _running_max(m, scores):
+    """One step of the online softmax's running maximum.
+
+    Returns the new maximum ``m_new``, the finite value to subtract from the
+    scores (0 where all are ``-inf``), and ``exp(m - m_new)``, the factor that
+    rescales the sums accumulated so far.
+    """
+    m_new = np.maximum(m, scores.max(axis=-1, keepdims=True))
+    shift = np.where(np.isfinite(m_new), m_new, 0.0)
+    return m_new, shift, np.exp(m - shift)
+
+
+def chunked_attention(query, key, value, is_causal=False, scale=None, chunk_size=128):
+    """Twin of :func:`attnbook.chunked_attention`: the online softmax over key chunks.
+
+    Every query keeps a running maximum ``m``, a running normaliser ``l`` and an
+    unnormalised output ``acc``; each chunk of keys rescales them by
+    ``exp(m - m_new)`` and adds its own terms. Only ``(num_queries, chunk_size)``
+    scores exist at a time.
+
+    Parameters
+    ----------
+    query : numpy.ndarray of shape (..., num_queries, d_k)
+    key : numpy.ndarray of shape (..., num_keys, d_k)
+    value : numpy.ndarray of shape (..., num_keys, d_v)
+    is_causal : bool
+        Query ``i`` sees keys ``0 .. i`` (needs ``num_queries == num_keys``).
+    scale : float, optional
+        Defaults to ``1 / sqrt(d_k)``.
+    chunk_size : int
+
+    Returns
+    -------
+    numpy.ndarray of shape (..., num_queries, d_v)
+    """
+    query, key, value = (np.asarray(a, dtype=float) for a in (query, key, value))
+    if scale is None:
+        scale = 1.0 / np.sqrt(query.shape[-1])
+    num_queries = query.shape[-2]
+    batch = np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    m = np.full((*batch, num_queries, 1), -np.inf)
+    total = np.zeros((*batch, num_queries, 1))
+    acc = np.zeros((*batch, num_queries, value.shape[-1]))
+    for start in range(0, key.shape[-2], chunk_size):
+        k, v = key[..., start:start + chunk_size, :], value[..., start:start + chunk_size, :]
+        scores = query @ np.swapaxes(k, -1, -2) * scale  # (..., num_queries, chunk)
+        if is_causal:
+            keys_at = np.arange(start, start + k.shape[-2])
+            scores = np.where(keys_at <= np.arange(num_queries)[:, None], scores, -np.inf)
+        m, shift, rescale = _running_max(m, scores)
+        p = np.exp(scores - shift)
+        total = total * rescale + p.sum(axis=-1, keepdims=True)
+        acc = acc * rescale + p @ v
+    return acc / np.where(total > 0, total, 1.0)
+
+
+def kv_cache_attention(query, key, value, cached_keys=None, cached_values=None, causal=True,
+                       scale=None):
+    """One decoding step with a key-value cache (twin of a call with ``cache=``).
+
+    The new keys and values are appended to the cached ones; with ``causal``,
+    query ``i`` sits at position ``num_cached + i`` and sees keys
+    ``0 .. num_cached + i`` (the causal mask aligned bottom-right).
+
+    Parameters
+    ----------
+    query : numpy.ndarray of shape (..., num_new, d_k)
+    key : numpy.ndarray of shape (..., num_new, d_k)
+    value : numpy.ndarray of shape (..., num_new, d_v)
+    cached_keys : numpy.ndarray of shape (..., num_cached, d_k), optional
+    cached_values : numpy.ndarray of shape (..., num_cached, d_v), optional
+    causal : bool
+    scale : float, optional
+
+    Returns
+    -------
+    context_vec : numpy.ndarray of shape (..., num_new, d_v)
+    keys : numpy.ndarray of shape (..., num_cached + num_new, d_k)
+        The cache after the step.
+    values : numpy.ndarray of shape (..., num_cached + num_new, d_v)
+    """
+    keys, values = np.asarray(key, dtype=float), np.asarray(value, dtype=float)
+    if cached_keys is not None:
+        keys = np.concatenate([cached_keys, keys], axis=-2)
+        values = np.concatenate([cached_values, values], axis=-2)
+    num_new, num_kv = np.shape(query)[-2], keys.shape[-2]
+    mask = np.tril(np.ones((num_new, num_kv), dtype=bool), k=num_kv - num_new) if causal else None
+    context_vec, _ = scaled_dot_product_attention(query, keys, values, mask, scale=scale)
+    return context_vec, keys, values
