@@ -7,6 +7,7 @@ from . import data, reference
 from .additive import AdditiveAttention
 from .cache import KVCache
 from .causal import CausalAttention
+from .gqa import GroupedQueryAttention
 from .multihead import MultiHeadAttention, MultiHeadAttentionWrapper
 from .multiplicative import MultiplicativeAttention
 from .positions import alibi_bias, apply_rope, sinusoidal_positions
@@ -34,6 +35,7 @@ __all__ = [
     "CausalAttention",
     "FeedForward",
     "GPTModel",
+    "GroupedQueryAttention",
     "KVCache",
     "MultiHeadAttention",
     "MultiHeadAttentionWrapper",
