@@ -9,10 +9,11 @@ from .scaled_dot import causal_mask, scaled_dot_product_attention
 class CausalAttention(nn.Module):
     """Self-attention in which token ``i`` sees only tokens ``0 .. i``.
 
-    The mask is a registered buffer (it follows the module to another device or
-    dtype, and is not a trainable parameter); ``-inf`` is put in the masked
-    scores *before* the softmax, so the weights of each row sum to 1 over the
-    visible tokens.
+    The mask is a registered buffer: it follows the module to another device,
+    stays boolean when the module changes dtype, is not a trainable parameter,
+    and (``persistent=False``) is not saved in ``state_dict()``. ``-inf`` is put
+    in the masked scores *before* the softmax, so the weights of each row sum to
+    1 over the visible tokens.
 
     Parameters
     ----------
