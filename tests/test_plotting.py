@@ -102,6 +102,15 @@ def test_spectrogram_attention_and_bars():
         plot_bars(["a"], [0.1, 0.2])
 
 
+def test_heatmap_text_colour_follows_the_shared_scale():
+    # Weights of at most 0.3 drawn on a scale up to 1 are dark cells: white text.
+    weights = np.array([[0.3, 0.1], [0.1, 0.3]])
+    fig = plot_attention_heatmap(weights, vmax=1.0)
+    assert {t.get_color() for t in fig.axes[0].texts} == {"white"}
+    fig = plot_attention_heatmap(weights)  # own scale: the 0.3 cells are the brightest
+    assert [t.get_color() for t in fig.axes[0].texts] == ["black", "white", "white", "black"]
+
+
 def test_attention_heads_label_query_and_key_axes():
     from attnbook.plotting import plot_attention_heads
 
