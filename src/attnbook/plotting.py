@@ -136,7 +136,7 @@ def plot_curves(x, curves, *, ax=None, xlabel=None, ylabel=None, title=None, log
 
 
 def plot_attention_heads(attn_weights, row_labels=None, col_labels=None, *, axes=None,
-                         ncols=4, titles=None):
+                         ncols=4, titles=None, xlabel="key", ylabel="query"):
     """Draw the attention weights of every head side by side, on a shared colour scale.
 
     Parameters
@@ -151,6 +151,8 @@ def plot_attention_heads(attn_weights, row_labels=None, col_labels=None, *, axes
         Columns of the new figure.
     titles : sequence of str, optional
         One per head; default "head 0", "head 1", ...
+    xlabel, ylabel : str
+        Axis labels of every panel (columns are keys, rows are queries).
 
     Returns
     -------
@@ -180,8 +182,8 @@ def plot_attention_heads(attn_weights, row_labels=None, col_labels=None, *, axes
     titles = titles or [f"head {h}" for h in range(num_heads)]
     for h, ax in enumerate(axes):
         plot_attention_heatmap(weights[h], row_labels, col_labels, ax=ax, title=titles[h],
-                               annotate=False, colorbar=False, vmax=vmax, xlabel="",
-                               ylabel="")
+                               annotate=False, colorbar=False, vmax=vmax, xlabel=xlabel,
+                               ylabel=ylabel)
     image = axes[-1].images[-1]
     figure = axes[0].figure
     figure.colorbar(image, ax=list(axes), label="attention weight", shrink=0.8)
