@@ -1,0 +1,594 @@
+"""A benchmark harness: every attention implementation, checked, then timed
+(chapter 11).
+
+Run it as ``python -m attnbook.bench`` (``--quick`` for the small shapes chapter 11
+uses while the book builds, ``--json PATH`` to keep the rows, ``--device cuda``
+on a GPU). Each :class:`Case` computes a reference output with PyTorch's
+:func:`torch.nn.functional.scaled_dot_product_attention`; an implementation whose
+output differs from it is reported, and not timed. The others are timed over
+several repeats (median and range) and compared, as a ratio, with the case's
+baseline, the fused kernel. Their peak memory is measured too:
+
+- on the CPU, as the growth of the process's resident set during one call (the
+  high-water mark ``VmHWM`` of Linux, reset just before the call, minus the
+  resident set then), with glibc told to give every block of 64 KiB or more back
+  to the system when it is freed, so that the resident set follows the tensors;
+- on CUDA, as :func:`torch.cuda.max_memory_allocated` above the memory allocated
+  before the call.
+
+Both count the call's output and everything it allocates, not its inputs.
+"""
+
+import argparse
+import contextlib
+import ctypes
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["Case", "default_cases", "format_table", "machine_info", "main", "peak_memory", "run"]
+
+FUSED = "F.scaled_dot_product_attention"
+
+
+@dataclass
+class Case:
+    """One comparison: several implementations of the same computation, one shape.
+
+    Parameters
+    ----------
+    group : str
+        What is compared, e.g. ``"MHA forward"``; rows of a group share a baseline.
+    shape : str
+        The shape, in words, for the table.
+    setup : callable
+        Called once, with no argument, when the case runs (so that its tensors
+        exist only while it runs). Returns ``(reference, implementations)``:
+        ``reference`` is a callable giving the correct output (a tensor or a tuple
+        of tensors), or the name of one of the implementations whose output is
+        taken as the reference; ``implementations`` maps names to callables with
+        no argument that return the same kind of output.
+    baseline : str
+        The implementation the others are divided by (the fused kernel).
+    repeats : int
+        Timed calls per implementation, after one untimed call that checks the output.
+    atol, rtol : float
+        Tolerances of the check, as in :func:`torch.allclose` (0 and 0: equal).
+    memory : bool
+        Measure the peak memory of one more call (after every case is timed, so
+        that the measurement's allocator settings change no timing).
+    needs_bytes : dict, optional
+        Memory an implementation needs, roughly; it is skipped (and says so) when
+        the machine has less available.
+    params : dict, optional
+        Numbers that describe the shape (e.g. ``num_tokens``), copied into each row.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from attnbook.bench import Case, run
+    >>> q = k = v = torch.randn(1, 2, 8, 4, generator=torch.Generator().manual_seed(0))
+    >>> case = Case("toy", "(1, 2, 8, 4)", lambda: (
+    ...     lambda: F.scaled_dot_product_attention(q, k, v),
+    ...     {"fused": lambda: F.scaled_dot_product_attention(q, k, v),
+    ...      "no scaling": lambda: torch.softmax(q @ k.mT, -1) @ v}), baseline="fused",
+    ...     repeats=2, memory=False)
+    >>> [(row["implementation"], row["status"]) for row in run(cases=[case])]
+    [('fused', 'ok'), ('no scaling', 'disagrees')]
+    """
+
+    group: str
+    shape: str
+    setup: object
+    baseline: str = FUSED
+    repeats: int = 5
+    atol: float = 1e-4
+    rtol: float = 1e-4
+    memory: bool = True
+    needs_bytes: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_once(fn, device):
+    _sync(device)
+    start = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return time.perf_counter() - start, out
+
+
+def _proc_status_kib(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+_MALLOC_READY = None
+
+
+def _cpu_memory_ready():
+    """Make freed blocks go back to the system (glibc); False where it cannot be done."""
+    global _MALLOC_READY
+    if _MALLOC_READY is None:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            m_trim_threshold, m_mmap_threshold = -1, -3
+            ok = libc.mallopt(m_mmap_threshold, 64 * 1024) == 1
+            ok = ok and libc.mallopt(m_trim_threshold, 64 * 1024) == 1
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            _proc_status_kib("VmHWM")
+            _MALLOC_READY = libc if ok else False
+        except (OSError, KeyError, AttributeError):
+            _MALLOC_READY = False
+    return _MALLOC_READY
+
+
+def peak_memory(fn, device="cpu"):
+    """Bytes that one call of ``fn`` holds at its peak, above what existed before.
+
+    Parameters
+    ----------
+    fn : callable
+        Called once with no argument; its output counts until it is returned.
+    device : str or torch.device
+
+    Returns
+    -------
+    int or None
+        None where it cannot be measured (a CPU without Linux's ``/proc`` or glibc).
+    """
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        out = fn()
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - before
+        del out
+        return peak
+    libc = _cpu_memory_ready()
+    if not libc:
+        return None
+    libc.malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the high-water mark to the current resident set
+    before = _proc_status_kib("VmRSS")
+    out = fn()
+    peak = _proc_status_kib("VmHWM") - before
+    del out
+    return max(peak, 0) * 1024
+
+
+def _available_bytes(device):
+    if torch.device(device).type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _as_tuple(out):
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _max_error(out, ref):
+    """Largest absolute difference over the tensors of two outputs (inf if shapes differ)."""
+    out, ref = _as_tuple(out), _as_tuple(ref)
+    if len(out) != len(ref) or any(a.shape != b.shape for a, b in zip(out, ref, strict=True)):
+        return math.inf
+    return max(((a.double() - b.double()).abs().max().item() if a.numel() else 0.0)
+               for a, b in zip(out, ref, strict=True))
+
+
+def _agrees(out, ref, atol, rtol):
+    out, ref = _as_tuple(out), _as_tuple(ref)
+    if len(out) != len(ref):
+        return False
+    for a, b in zip(out, ref, strict=True):
+        if a.shape != b.shape:
+            return False
+        if atol == 0 and rtol == 0:
+            if not torch.equal(a, b):
+                return False
+        elif not torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- the cases
+
+
+def _generator(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def _randn(*shape, seed, device):
+    return torch.randn(*shape, generator=_generator(seed)).to(device)
+
+
+def _split_heads(x, num_heads):
+    batch, num_tokens, d = x.shape
+    return x.view(batch, num_tokens, num_heads, d // num_heads).transpose(1, 2)
+
+
+def _mha_setup(batch, num_tokens, d, num_heads, device, backward):
+    """MultiHeadAttention, the bare composition and torch.nn.MultiheadAttention."""
+    from .multihead import MultiHeadAttention
+
+    def setup():
+        torch.manual_seed(0)
+        mha = MultiHeadAttention(d, d, num_tokens, num_heads=num_heads, qkv_bias=True)
+        mha = mha.to(device).train(backward)
+        torch_mha = mha.to_torch().to(device).train(backward)
+        x0 = _randn(batch, num_tokens, d, seed=1, device=device)
+        grad_out = _randn(batch, num_tokens, d, seed=2, device=device)
+        mask = ~torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=device).tril()
+
+        def bare(x):  # three nn.Linear, the fused kernel, out_proj
+            q, k, v = (_split_heads(lin(x), num_heads)
+                       for lin in (mha.W_query, mha.W_key, mha.W_value))
+            context_vec = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return mha.out_proj(context_vec.transpose(1, 2).reshape(x.shape))
+
+        forwards = {
+            f"bare composition ({FUSED})": bare,
+            "MultiHeadAttention": mha,
+            "MultiHeadAttention(need_weights=True)": lambda x: mha(x, need_weights=True)[0],
+            "torch.nn.MultiheadAttention": lambda x: torch_mha(
+                x, x, x, attn_mask=mask, is_causal=True, need_weights=False)[0],
+        }
+        params = [*mha.parameters(), *torch_mha.parameters()]
+
+        def wrap(forward):
+            if not backward:
+                def run_forward():
+                    with torch.no_grad():
+                        return forward(x0)
+                return run_forward
+
+            def run_forward_backward():
+                for p in params:
+                    p.grad = None
+                x = x0.detach().requires_grad_()
+                out = forward(x)
+                out.backward(grad_out)
+                return out.detach(), x.grad
+
+            return run_forward_backward
+
+        implementations = {name: wrap(f) for name, f in forwards.items()}
+        return implementations[f"bare composition ({FUSED})"], implementations
+
+    return setup
+
+
+def _attention_setup(batch, num_heads, num_tokens, head_dim, device, chunk_size=128):
+    """F.scaled_dot_product_attention, chunked_attention and the explicit path, causal."""
+    from . import scaled_dot
+
+    def setup():
+        shape = (batch, num_heads, num_tokens, head_dim)
+        q, k, v = (_randn(*shape, seed=s, device=device) for s in (3, 4, 5))
+
+        def fused():
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+        implementations = {FUSED: fused}
+        chunked = getattr(sys.modules["attnbook"], "chunked_attention", None)
+        if chunked is not None:
+            implementations[f"chunked_attention(chunk_size={chunk_size})"] = lambda: chunked(
+                q, k, v, is_causal=True, chunk_size=chunk_size)
+        implementations["attnbook.scaled_dot_product_attention (explicit)"] = lambda: (
+            scaled_dot.scaled_dot_product_attention(q, k, v, is_causal=True)[0])
+
+        def reference():
+            with torch.no_grad():
+                return fused()
+
+        return reference, {name: torch.no_grad()(f) for name, f in implementations.items()}
+
+    return setup
+
+
+def _generation_setup(num_prompt, num_new, d, num_heads, num_layers, vocab_size, device):
+    """GPTModel.generate with a KV cache and recomputing every step."""
+    from .transformer import GPTModel
+
+    def setup():
+        torch.manual_seed(0)
+        model = GPTModel(vocab_size, num_prompt + num_new, d, num_layers, num_heads,
+                         qkv_bias=True).to(device).eval()
+        prompt = torch.randint(vocab_size, (1, num_prompt), generator=_generator(6)).to(device)
+        implementations = {
+            "with KVCache": lambda: model.generate(prompt, num_new, use_cache=True),
+            "recompute every step": lambda: model.generate(prompt, num_new, use_cache=False),
+        }
+        return "recompute every step", implementations
+
+    return setup
+
+
+def default_cases(quick=False, device="cpu"):
+    """The cases of issue 9 (full) or their small versions (``quick``).
+
+    Full: multi-head attention at GPT-2's shape (forward, forward+backward);
+    attention alone at 1,024 tokens; attention against length; peak memory at
+    8,192 tokens; generating 256 tokens after a 768-token prompt. Quick: the same
+    comparisons at small shapes, attention against length up to 1,024 tokens,
+    and generation after prompts of several lengths (no separate memory case:
+    the longest length of the sweep is it).
+
+    Parameters
+    ----------
+    quick : bool
+        Small shapes that run in seconds on one CPU thread.
+    device : str or torch.device
+
+    Returns
+    -------
+    list of Case
+    """
+    if quick:
+        mha = dict(batch=2, num_tokens=256, d=256, num_heads=4)
+        attention = dict(batch=2, num_heads=4, num_tokens=512, head_dim=64)
+        lengths, sweep_heads, memory = (64, 128, 256, 512, 1024), 4, None
+        model = dict(d=128, num_heads=4, num_layers=1, vocab_size=64)
+        generation = [dict(num_prompt=p, num_new=16, **model) for p in (32, 64, 128, 256)]
+        repeats, gen_repeats = 3, 3
+    else:
+        mha = dict(batch=8, num_tokens=1024, d=768, num_heads=12)
+        attention = dict(batch=8, num_heads=12, num_tokens=1024, head_dim=64)
+        lengths, sweep_heads = (256, 512, 1024, 2048, 4096), 12
+        memory = dict(batch=1, num_heads=12, num_tokens=8192, head_dim=64)
+        model = dict(d=768, num_heads=12, num_layers=1, vocab_size=512)
+        generation = [dict(num_prompt=768, num_new=256, **model)]
+        repeats, gen_repeats = 5, 3
+    mha_shape = "batch {batch}, {num_tokens} tokens, d {d}, {num_heads} heads, causal".format(
+        **mha)
+    baseline = f"bare composition ({FUSED})"
+    cases = [
+        Case("MHA forward", mha_shape, _mha_setup(**mha, device=device, backward=False),
+             baseline=baseline, repeats=repeats, params=mha),
+        Case("MHA forward+backward", mha_shape, _mha_setup(**mha, device=device, backward=True),
+             baseline=baseline, repeats=repeats, atol=1e-3, rtol=1e-3, params=mha),
+    ]
+
+    def attention_case(group, spec, reps=repeats):
+        shape = "batch {batch}, {num_heads} heads, {num_tokens} tokens, head_dim {head_dim}, " \
+                "causal".format(**spec)
+        scores = spec["batch"] * spec["num_heads"] * spec["num_tokens"] ** 2 * 4
+        return Case(group, shape, _attention_setup(**spec, device=device), repeats=reps,
+                    needs_bytes={"attnbook.scaled_dot_product_attention (explicit)": 4 * scores},
+                    params=spec)
+
+    cases.append(attention_case("attention", attention))
+    cases += [attention_case("attention against length",
+                             dict(batch=1, num_heads=sweep_heads, num_tokens=n, head_dim=64))
+              for n in lengths]
+    if memory is not None:
+        cases.append(attention_case("peak memory", memory, reps=1))
+    for spec in generation:
+        shape = ("{num_prompt}-token prompt + {num_new} new, d {d}, {num_heads} heads, "
+                 "{num_layers} block, vocab {vocab_size}").format(**spec)
+        cases.append(Case("generation", shape, _generation_setup(**spec, device=device),
+                          baseline="with KVCache", repeats=gen_repeats, atol=0.0, rtol=0.0,
+                          memory=False, params=spec))
+    return cases
+
+
+# ---------------------------------------------------------------- running
+
+
+def machine_info(device="cpu"):
+    """Where the numbers come from: cores, threads, torch version, device, date.
+
+    Returns
+    -------
+    dict
+    """
+    info = {
+        "date": datetime.date.today().isoformat(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if torch.device(device).type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _run_case(case, device, repeats, progress):
+    reference, implementations = case.setup()
+    order = list(implementations)
+    ref_out = None
+    if isinstance(reference, str):  # that implementation runs first and gives the reference
+        if reference not in implementations:
+            raise ValueError(f"case {case.group!r}: the reference {reference!r} is not one of "
+                             f"its implementations {order}")
+        order.remove(reference)
+        order.insert(0, reference)
+    else:
+        ref_out = reference()
+    rows = {}
+    for name in order:
+        fn = implementations[name]
+        progress(f"{case.group} [{case.shape}]: {name}")
+        row = dict(group=case.group, implementation=name, shape=case.shape,
+                   params=dict(case.params), baseline=case.baseline, status="ok",
+                   max_abs_error=None, median_s=None, min_s=None, max_s=None, repeats=0,
+                   ratio=None, peak_bytes=None)
+        rows[name] = row
+        needs, available = case.needs_bytes.get(name), _available_bytes(device)
+        if needs is not None and available is not None and needs > available:
+            row["status"] = (f"skipped: needs about {needs / 2**30:.1f} GiB, "
+                             f"{available / 2**30:.1f} GiB available")
+            continue
+        _, out = _time_once(fn, device)  # the check, and a warm-up
+        if ref_out is None:
+            ref_out = out
+        row["max_abs_error"] = _max_error(out, ref_out)
+        if not _agrees(out, ref_out, case.atol, case.rtol):
+            row["status"] = "disagrees"
+            continue
+        del out
+        times = [_time_once(fn, device)[0] for _ in range(repeats or case.repeats)]
+        row.update(median_s=statistics.median(times), min_s=min(times), max_s=max(times),
+                   repeats=len(times))
+    base = rows.get(case.baseline)
+    for row in rows.values():
+        if base and base["median_s"] and row["median_s"]:
+            row["ratio"] = row["median_s"] / base["median_s"]
+    return [rows[name] for name in implementations]
+
+
+def _measure_memory(case, rows, device, progress):
+    """Fill in ``peak_bytes`` of the rows of ``case`` that were checked and timed."""
+    _, implementations = case.setup()
+    for row in rows:
+        if row["median_s"] is not None:
+            progress(f"peak memory: {case.group} [{case.shape}]: {row['implementation']}")
+            row["peak_bytes"] = peak_memory(implementations[row["implementation"]], device)
+
+
+def run(quick=False, device="cpu", repeats=None, cases=None, progress=None):
+    """Check, then time, every implementation of every case.
+
+    Parameters
+    ----------
+    quick : bool
+        Use the small shapes of :func:`default_cases` (a few seconds).
+    device : str or torch.device
+    repeats : int, optional
+        Timed calls per implementation, instead of each case's own number.
+    cases : list of Case, optional
+        Instead of :func:`default_cases`.
+    progress : callable, optional
+        Called with a line of text before each implementation runs.
+
+    Returns
+    -------
+    list of dict
+        One row per implementation and case: ``group``, ``implementation``,
+        ``shape``, ``baseline``, ``status`` (``"ok"``, ``"disagrees"`` or why it
+        was skipped), ``max_abs_error`` (against the reference), ``median_s``,
+        ``min_s``, ``max_s``, ``repeats``, ``ratio`` (median over the baseline's)
+        and ``peak_bytes``; times and memory are None when not measured.
+    """
+    if cases is None:
+        cases = default_cases(quick, device)
+    progress = progress or (lambda line: None)
+    rows = []
+    for i, case in enumerate(cases, 1):
+        progress(f"case {i}/{len(cases)}")
+        rows.append(_run_case(case, device, repeats, progress))
+    for case, case_rows in zip(cases, rows, strict=True):
+        if case.memory:
+            _measure_memory(case, case_rows, device, progress)
+    return [row for case_rows in rows for row in case_rows]
+
+
+def _format_bytes(n):
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return None  # unreachable
+
+
+def format_table(rows):
+    """A plain-text table of :func:`run`'s rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+
+    Returns
+    -------
+    str
+    """
+    header = ("group", "implementation", "shape", "median", "range", "x baseline", "peak memory")
+    lines = []
+    for r in rows:
+        if r["median_s"] is None:
+            timing = (r["status"] if r["status"] != "ok" else "not timed", "", "")
+            if r["status"] == "disagrees":
+                timing = (f"disagrees (max error {r['max_abs_error']:.2g})", "", "")
+        else:
+            timing = (f"{r['median_s'] * 1e3:.1f} ms",
+                      f"{r['min_s'] * 1e3:.1f}-{r['max_s'] * 1e3:.1f} ms",
+                      f"{r['ratio']:.2f}" if r["ratio"] is not None else "-")
+        lines.append((r["group"], r["implementation"], r["shape"], *timing,
+                      _format_bytes(r["peak_bytes"])))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
+
+    def fmt(cells):
+        return " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([fmt(header), "-+-".join("-" * w for w in widths)] + [fmt(x) for x in lines])
+
+
+def main(argv=None):
+    """``python -m attnbook.bench``: print the table (and write JSON with ``--json``)."""
+    parser = argparse.ArgumentParser(prog="python -m attnbook.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small shapes: a few seconds")
+    parser.add_argument("--json", metavar="PATH", help="also write machine and rows as JSON")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--repeats", type=int, help="timed calls per implementation")
+    args = parser.parse_args(argv)
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    show = sys.stderr.isatty()
+
+    def progress(line):
+        if show:
+            print(f"\r\033[K{line}"[:200], end="", file=sys.stderr, flush=True)
+
+    machine = machine_info(args.device)
+    started = time.perf_counter()
+    rows = run(args.quick, args.device, args.repeats, progress=progress)
+    if show:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    machine["seconds"] = round(time.perf_counter() - started, 1)
+    print(", ".join(f"{k}: {v}" for k, v in machine.items()))
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine, "quick": args.quick, "rows": rows}, f, indent=1)
+    return 0 if all(r["status"] != "disagrees" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
