@@ -29,7 +29,7 @@ def toy_case(wrong=None, **kwargs):
             impls["wrong"] = wrong(q, k, v)
         return (lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True)), impls
 
-    kwargs = dict(baseline="fused", repeats=2, memory=False) | kwargs
+    kwargs = dict(baseline="fused", repeats=2, min_seconds=0.0, memory=False) | kwargs
     return bench.Case("toy", "(1, 2, 6, 4)", setup, **kwargs)
 
 
@@ -83,7 +83,8 @@ def test_reference_by_name_runs_first_and_must_exist():
 
         return "second", {"first": first, "second": second}
 
-    case = bench.Case("named", "(3,)", setup, baseline="second", repeats=1, memory=False,
+    case = bench.Case("named", "(3,)", setup, baseline="second", repeats=1, min_seconds=0.0,
+                      memory=False,
                       atol=0.0, rtol=0.0)
     rows = bench.run(cases=[case])
     assert calls[0] == "second"

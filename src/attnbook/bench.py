@@ -60,7 +60,10 @@ class Case:
     baseline : str
         The implementation the others are divided by (the fused kernel).
     repeats : int
-        Timed calls per implementation, after one untimed call that checks the output.
+        Timed calls per implementation, after one untimed call that checks the output;
+        more (up to 100) where that many would take less than ``min_seconds``.
+    min_seconds : float
+        The least time spent timing each implementation (short calls are noisy).
     atol, rtol : float
         Tolerances of the check, as in :func:`torch.allclose` (0 and 0: equal).
     memory : bool
@@ -92,6 +95,7 @@ class Case:
     setup: object
     baseline: str = FUSED
     repeats: int = 5
+    min_seconds: float = 0.05
     atol: float = 1e-4
     rtol: float = 1e-4
     memory: bool = True
@@ -452,7 +456,7 @@ def _run_case(case, device, repeats, progress):
             row["status"] = (f"skipped: needs about {needs / 2**30:.1f} GiB, "
                              f"{available / 2**30:.1f} GiB available")
             continue
-        _, out = _time_once(fn, device)  # the check, and a warm-up
+        seconds, out = _time_once(fn, device)  # the check, and a warm-up
         if ref_out is None:
             ref_out = out
         row["max_abs_error"] = _max_error(out, ref_out)
@@ -460,7 +464,9 @@ def _run_case(case, device, repeats, progress):
             row["status"] = "disagrees"
             continue
         del out
-        times = [_time_once(fn, device)[0] for _ in range(repeats or case.repeats)]
+        count = repeats or max(case.repeats,
+                               min(100, math.ceil(case.min_seconds / max(seconds, 1e-6))))
+        times = [_time_once(fn, device)[0] for _ in range(count)]
         row.update(median_s=statistics.median(times), min_s=min(times), max_s=max(times),
                    repeats=len(times))
     base = rows.get(case.baseline)
