@@ -119,3 +119,36 @@ def test_attention_heads_label_query_and_key_axes():
     assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in panels] == [("key", "query")] * 2
     fig = plot_attention_heads(np.full((2, 3, 3), 1 / 3), xlabel="source", ylabel="target")
     assert {ax.get_xlabel() for ax in fig.axes if ax.get_title()} == {"source"}
+
+
+def test_matrix_signed_scale_and_blank_masked_entries():
+    from attnbook.plotting import plot_matrix
+
+    values = np.array([[0.0, -np.inf], [-2.0, 0.5]])
+    fig = plot_matrix(values, xlabel="key", colorbar_label="bias")
+    image = fig.axes[0].images[0]
+    assert image.get_clim() == (-2.0, 0.5)
+    shown = np.ma.filled(image.get_array(), np.nan)
+    assert np.isnan(shown[0, 1]) and shown[1, 0] == -2.0
+    assert fig.axes[0].get_xlabel() == "key" and len(fig.axes) == 2
+    fig = plot_matrix(values, vmin=-5, vmax=5, colorbar=False)
+    assert fig.axes[0].images[0].get_clim() == (-5.0, 5.0) and len(fig.axes) == 1
+    with pytest.raises(ValueError, match=r"\(num_rows, num_cols\)"):
+        plot_matrix(np.ones(3))
+
+
+def test_seed_curves_mean_band_baseline_and_marker():
+    from attnbook.plotting import plot_seed_curves
+
+    runs = {"a": np.array([[0.2, 0.4, 0.6], [0.4, 0.8, 1.0]])}
+    fig = plot_seed_curves([1, 2, 3], runs, baseline=[0.5, 0.3, 0.2], baseline_label="bound",
+                           vline=2, vline_label="train")
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.3, 0.6, 0.8])
+    np.testing.assert_allclose(lines[1].get_ydata(), [0.5, 0.3, 0.2])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (2 seeds)", "bound", "train"]
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.2 and band[:, 1].max() == 1.0
+    with pytest.raises(ValueError, match=r"expected \(num_seeds, 3\)"):
+        plot_seed_curves([1, 2, 3], {"a": [0.1, 0.2, 0.3]})

@@ -327,3 +327,114 @@ def plot_bars(labels, values, *, ax=None, highlight=None, xlabel=None, title=Non
     if title:
         ax.set_title(title, fontsize=10)
     return ax.figure
+
+
+def plot_matrix(values, *, ax=None, xlabel=None, ylabel=None, title=None, cmap="cividis",
+                colorbar=True, colorbar_label=None, vmin=None, vmax=None):
+    """Draw a matrix of signed values (position encodings, score biases) as an image.
+
+    Unlike :func:`plot_attention_heatmap`, the colour scale is not anchored at 0,
+    and entries that are ``-inf`` or NaN (a masked bias) are left blank.
+
+    Parameters
+    ----------
+    values : torch.Tensor or numpy.ndarray of shape (num_rows, num_cols)
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure if None.
+    xlabel, ylabel, title : str, optional
+    cmap : str
+    colorbar : bool
+    colorbar_label : str, optional
+    vmin, vmax : float, optional
+        The ends of the colour scale; default the smallest and largest finite value
+        (pass the same values to several panels to share their scale).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.plotting import plot_matrix
+    >>> fig = plot_matrix(np.array([[0.0, -np.inf], [-1.0, 0.0]]), colorbar_label="bias")
+    >>> fig.axes[0].images[0].get_clim()
+    (-1.0, 0.0)
+    """
+    values = _to_numpy(values).astype(float)
+    if values.ndim != 2:
+        raise ValueError(f"expected values of shape (num_rows, num_cols), got {values.shape}")
+    finite = np.isfinite(values)
+    shown = np.where(finite, values, np.nan)
+    if vmin is None:
+        vmin = float(shown[finite].min()) if finite.any() else 0.0
+    if vmax is None:
+        vmax = float(shown[finite].max()) if finite.any() else 1.0
+    ax = _axes(ax, figsize=(6.0, 3.6))
+    image = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
+                      interpolation="nearest")
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel(ylabel or "")
+    if title:
+        ax.set_title(title, fontsize=10)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label=colorbar_label or "")
+    return ax.figure
+
+
+def plot_seed_curves(x, runs, *, ax=None, baseline=None, baseline_label="baseline",
+                     vline=None, vline_label=None, xlabel=None, ylabel=None, title=None):
+    """Draw the mean over seeds of each named series, with the band from the lowest
+    to the highest seed, and an optional baseline and vertical marker.
+
+    Parameters
+    ----------
+    x : sequence of float
+        The shared x values.
+    runs : dict
+        Maps each legend label (a str) to an array of shape (num_seeds, len(x)).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure if None.
+    baseline : float or sequence of float, optional
+        Drawn as a dashed black line: a constant, or one value per x.
+    baseline_label : str
+    vline : float, optional
+        An x value to mark with a dotted vertical line (say, the longest training
+        sequence).
+    vline_label : str, optional
+    xlabel, ylabel, title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from attnbook.plotting import plot_seed_curves
+    >>> fig = plot_seed_curves([1, 2], {"a": [[0.5, 0.7], [0.6, 0.9]]}, baseline=0.5)
+    >>> fig.axes[0].get_lines()[0].get_ydata().round(2).tolist()  # the mean of 2 seeds
+    [0.55, 0.8]
+    """
+    x = _to_numpy(x).astype(float)
+    ax = _axes(ax, figsize=(6.4, 3.8))
+    for label, values in runs.items():
+        values = _to_numpy(values).astype(float)
+        if values.ndim != 2 or values.shape[1] != len(x):
+            raise ValueError(f"runs[{label!r}] has shape {values.shape}, expected "
+                             f"(num_seeds, {len(x)})")
+        (line,) = ax.plot(x, values.mean(axis=0), marker="o", markersize=4,
+                          label=f"{label} ({values.shape[0]} seeds)")
+        ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+    if baseline is not None:
+        base = np.broadcast_to(_to_numpy(baseline).astype(float), x.shape)
+        ax.plot(x, base, linestyle="--", color="black", label=baseline_label)
+    if vline is not None:
+        ax.axvline(vline, linestyle=":", color="gray", label=vline_label)
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel(ylabel or "")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax.figure

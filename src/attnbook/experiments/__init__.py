@@ -11,6 +11,16 @@ from .masked_lm import (
     masked_word_batch,
     masked_word_loss,
 )
+from .order import (
+    SCHEMES,
+    OrderModel,
+    PositionalSelfAttention,
+    copy_back_batch,
+    held_out,
+    order_blind_accuracy,
+    token_accuracy,
+    token_loss,
+)
 from .pooling import AttentionPooling
 from .seq2seq import Seq2Seq, greedy_accuracy, seq2seq_loss
 from .speech import SOUND_CLASSES, SoundClassifier, SoundDataset, spectrogram
@@ -22,12 +32,15 @@ from .vision import SHAPE_CLASSES, ShapesDataset, TransformerBlock, VisionTransf
 __all__ = [
     "BOS_ID",
     "PAD_ID",
+    "SCHEMES",
     "SHAPE_CLASSES",
     "SOUND_CLASSES",
     "AttentionPooling",
     "DateDataset",
     "DocumentDataset",
     "MaskedWordModel",
+    "OrderModel",
+    "PositionalSelfAttention",
     "SalienceModel",
     "Seq2Seq",
     "ShapesDataset",
@@ -38,13 +51,18 @@ __all__ = [
     "VisionTransformer",
     "WordVocabulary",
     "classification_loss",
+    "copy_back_batch",
     "date_to_words",
     "greedy_accuracy",
+    "held_out",
     "lag_copy_batch",
     "masked_word_batch",
     "masked_word_loss",
+    "order_blind_accuracy",
     "reverse_batch",
     "seq2seq_loss",
     "spectrogram",
+    "token_accuracy",
+    "token_loss",
     "train",
 ]
