@@ -27,7 +27,7 @@ from .speech import SOUND_CLASSES, SoundClassifier, SoundDataset, spectrogram
 from .summarize import DocumentDataset, SalienceModel, classification_loss
 from .tasks import BOS_ID, PAD_ID, lag_copy_batch, reverse_batch
 from .training import TrainingResult, train
-from .vision import SHAPE_CLASSES, ShapesDataset, TransformerBlock, VisionTransformer
+from .vision import SHAPE_CLASSES, ShapesDataset, VisionTransformer
 
 __all__ = [
     "BOS_ID",
@@ -47,7 +47,6 @@ __all__ = [
     "SoundClassifier",
     "SoundDataset",
     "TrainingResult",
-    "TransformerBlock",
     "VisionTransformer",
     "WordVocabulary",
     "classification_loss",

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..multihead import MultiHeadAttention
+from ..transformer import TransformerEncoderBlock
 from .tasks import HeldOutSplitMixin
 
 SHAPE_CLASSES = ("square", "disc", "triangle", "cross")
@@ -67,41 +67,14 @@ class ShapesDataset(HeldOutSplitMixin):
         self._tensors = (self.images, self.labels)
 
 
-class TransformerBlock(nn.Module):
-    """Pre-norm encoder block: ``x + attention(norm(x))``, then ``x + mlp(norm(x))``.
-
-    Parameters
-    ----------
-    d_model : int
-    num_heads : int
-    context_length : int
-    mlp_ratio : int
-        Hidden size of the MLP is ``mlp_ratio * d_model``.
-    """
-
-    def __init__(self, d_model, num_heads, context_length, mlp_ratio=2):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(d_model)
-        self.attention = MultiHeadAttention(d_model, d_model, context_length,
-                                            num_heads=num_heads, causal=False)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
-                                 nn.Linear(mlp_ratio * d_model, d_model))
-
-    def forward(self, x):
-        """``(batch, num_tokens, d_model)`` -> the same shape, and the attention weights."""
-        out, attn_weights = self.attention(self.norm1(x), need_weights=True)
-        x = x + out
-        return x + self.mlp(self.norm2(x)), attn_weights
-
-
 class VisionTransformer(nn.Module):
     """A Vision Transformer (Dosovitskiy et al., 2020), small enough for a CPU.
 
     The image is cut into ``patch_size x patch_size`` patches, each embedded by one
     linear map (a strided convolution); a learned class token is put in front,
-    learned position embeddings are added, and ``num_layers`` encoder blocks with
-    bidirectional :class:`attnbook.MultiHeadAttention` follow. The class token's
+    learned position embeddings are added, and ``num_layers`` pre-norm encoder
+    blocks follow (:class:`attnbook.TransformerEncoderBlock`: bidirectional
+    attention, a feed-forward network of ``2 * d_model``). The class token's
     final state is classified.
 
     Parameters
@@ -134,8 +107,10 @@ class VisionTransformer(nn.Module):
         self.patch_embed = nn.Conv2d(in_channels, d_model, patch_size, stride=patch_size)
         self.class_token = nn.Parameter(torch.zeros(1, 1, d_model))
         self.pos_embed = nn.Parameter(0.02 * torch.randn(1, num_tokens, d_model))
-        self.blocks = nn.ModuleList(TransformerBlock(d_model, num_heads, num_tokens)
-                                    for _ in range(num_layers))
+        self.blocks = nn.ModuleList(
+            TransformerEncoderBlock(d_model, num_heads, num_tokens, d_ff=2 * d_model)
+            for _ in range(num_layers)
+        )
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
 
@@ -151,7 +126,7 @@ class VisionTransformer(nn.Module):
         x = torch.cat([cls, patches], dim=1) + self.pos_embed  # (batch, grid² + 1, d)
         weights = []
         for block in self.blocks:
-            x, w = block(x)
+            x, w = block(x, need_weights=True)
             weights.append(w)
         logits = self.head(self.norm(x[:, 0]))
         return (logits, weights) if need_weights else logits
