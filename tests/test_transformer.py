@@ -17,7 +17,7 @@ from attnbook.experiments import VisionTransformer
 D_MODEL, NUM_HEADS, D_FF = 12, 3, 20
 
 
-# -- copying weights into PyTorch's layers ----------------------------------------------
+# -- copying weights by hand (independent of to_torch) ------------------------------
 
 @torch.no_grad()
 def _copy_common(block, layer):
@@ -26,25 +26,6 @@ def _copy_common(block, layer):
     for name in ("norm1", "norm2", "norm3"):
         if hasattr(block, name):
             getattr(layer, name).load_state_dict(getattr(block, name).state_dict())
-
-
-@torch.no_grad()
-def torch_encoder_layer(block):
-    layer = nn.TransformerEncoderLayer(D_MODEL, NUM_HEADS, D_FF, dropout=0.0, activation="gelu",
-                                       batch_first=True, norm_first=block.norm_first)
-    layer.self_attn.load_state_dict(block.attention.to_torch().state_dict())
-    _copy_common(block, layer)
-    return layer.eval()
-
-
-@torch.no_grad()
-def torch_decoder_layer(block):
-    layer = nn.TransformerDecoderLayer(D_MODEL, NUM_HEADS, D_FF, dropout=0.0, activation="gelu",
-                                       batch_first=True, norm_first=block.norm_first)
-    layer.self_attn.load_state_dict(block.self_attention.to_torch().state_dict())
-    layer.multihead_attn.load_state_dict(block.cross_attention.to_torch().state_dict())
-    _copy_common(block, layer)
-    return layer.eval()
 
 
 # -- FeedForward -------------------------------------------------------------------------
@@ -79,7 +60,7 @@ def test_feed_forward_rejects_wrong_size():
 def test_encoder_block_equals_torch_encoder_layer_with_padding(norm_first):
     block = TransformerEncoderBlock(D_MODEL, NUM_HEADS, context_length=8, d_ff=D_FF,
                                     qkv_bias=True, norm_first=norm_first).eval()
-    layer = torch_encoder_layer(block)
+    layer = block.to_torch()
     x = torch.randn(3, 8, D_MODEL)
     lengths = torch.tensor([8, 5, 1])
     real = padding_mask(lengths, 8)                              # True = a real token
@@ -96,7 +77,7 @@ def test_encoder_block_without_mask_equals_torch(norm_first):
     block = TransformerEncoderBlock(D_MODEL, NUM_HEADS, context_length=6, d_ff=D_FF,
                                     qkv_bias=True, norm_first=norm_first).eval()
     x = torch.randn(2, 6, D_MODEL)
-    torch.testing.assert_close(block(x), torch_encoder_layer(block)(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(block(x), block.to_torch()(x), atol=1e-5, rtol=1e-5)
 
 
 def test_causal_encoder_block_equals_torch_with_causal_mask_and_cache():
@@ -104,7 +85,7 @@ def test_causal_encoder_block_equals_torch_with_causal_mask_and_cache():
                                     qkv_bias=True, causal=True).eval()
     x = torch.randn(2, 7, D_MODEL)
     full = block(x)
-    expected = torch_encoder_layer(block)(x, src_mask=~causal_mask(7))
+    expected = block.to_torch()(x, src_mask=~causal_mask(7))
     torch.testing.assert_close(full, expected, atol=1e-5, rtol=1e-5)
     cache = KVCache()
     pieces = [block(x[:, :4], cache=cache)] + [block(x[:, i:i + 1], cache=cache)
@@ -138,6 +119,17 @@ def test_encoder_block_dropout_active_only_in_training():
     torch.testing.assert_close(block.eval()(x), block.eval()(x))
 
 
+def test_to_torch_copies_settings_and_mode():
+    block = TransformerEncoderBlock(D_MODEL, NUM_HEADS, 6, d_ff=D_FF, dropout=0.2,
+                                    norm_first=False)
+    layer = block.to_torch()
+    assert layer.training and layer.norm_first is False and layer.dropout.p == 0.2
+    assert layer.linear1.out_features == D_FF and not block.eval().to_torch().training
+    decoder = TransformerDecoderBlock(D_MODEL, NUM_HEADS, 6, d_ff=D_FF).eval().to_torch()
+    assert decoder.norm_first and not decoder.training
+    torch.testing.assert_close(decoder.multihead_attn.in_proj_bias, torch.zeros(3 * D_MODEL))
+
+
 def test_vision_transformer_uses_the_encoder_block():
     vit = VisionTransformer(image_size=12, patch_size=4, num_classes=3, d_model=16)
     assert all(isinstance(b, TransformerEncoderBlock) and b.norm_first for b in vit.blocks)
@@ -150,7 +142,7 @@ def test_vision_transformer_uses_the_encoder_block():
 def test_decoder_block_equals_torch_decoder_layer(norm_first):
     block = TransformerDecoderBlock(D_MODEL, NUM_HEADS, context_length=9, d_ff=D_FF,
                                     qkv_bias=True, norm_first=norm_first).eval()
-    layer = torch_decoder_layer(block)
+    layer = block.to_torch()
     x, memory = torch.randn(3, 6, D_MODEL), torch.randn(3, 9, D_MODEL)
     tgt_real = padding_mask(torch.tensor([6, 4, 2]), 6)
     mem_real = padding_mask(torch.tensor([9, 3, 7]), 9)

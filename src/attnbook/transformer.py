@@ -63,6 +63,14 @@ class FeedForward(nn.Module):
         return self.dropout(self.linear2(hidden))  # (..., num_tokens, d_model)
 
 
+def _copy_feed_forward_and_norms(block, layer, norms):
+    """Copy a block's feed-forward network and layer norms into a PyTorch layer."""
+    layer.linear1.load_state_dict(block.feed_forward.linear1.state_dict())
+    layer.linear2.load_state_dict(block.feed_forward.linear2.state_dict())
+    for name in norms:
+        getattr(layer, name).load_state_dict(getattr(block, name).state_dict())
+
+
 class TransformerEncoderBlock(nn.Module):
     """Self-attention and a feed-forward network, each with a residual connection
     and layer norm.
@@ -129,6 +137,28 @@ class TransformerEncoderBlock(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.feed_forward = FeedForward(d_model, d_ff or 4 * d_model, dropout)
         self.dropout = nn.Dropout(dropout)
+
+    @torch.no_grad()
+    def to_torch(self):
+        """The same function as a :class:`torch.nn.TransformerEncoderLayer`.
+
+        Call the copy with ``batch_first`` tensors and PyTorch's mask polarity
+        (``True`` = may *not* attend): ``src_key_padding_mask=~padding_mask(...)``,
+        and ``src_mask=~causal_mask(n)`` if this block is causal.
+
+        Returns
+        -------
+        torch.nn.TransformerEncoderLayer
+            With copied weights (zero query, key and value biases when
+            ``qkv_bias=False``), exact GELU, in evaluation mode if this block is.
+        """
+        layer = nn.TransformerEncoderLayer(
+            self.d_model, self.attention.num_heads, self.feed_forward.linear1.out_features,
+            dropout=self.dropout.p, activation="gelu", layer_norm_eps=self.norm1.eps,
+            batch_first=True, norm_first=self.norm_first)
+        layer.self_attn.load_state_dict(self.attention.to_torch().state_dict())
+        _copy_feed_forward_and_norms(self, layer, ("norm1", "norm2"))
+        return layer.train(self.training)
 
     def _self_attention(self, x, attn_mask, need_weights, cache):
         out = self.attention(x, attn_mask=attn_mask, need_weights=need_weights, cache=cache)
@@ -236,6 +266,30 @@ class TransformerDecoderBlock(nn.Module):
         self.norm3 = nn.LayerNorm(d_model)
         self.feed_forward = FeedForward(d_model, d_ff or 4 * d_model, dropout)
         self.dropout = nn.Dropout(dropout)
+
+    @torch.no_grad()
+    def to_torch(self):
+        """The same function as a :class:`torch.nn.TransformerDecoderLayer`.
+
+        Call the copy with ``batch_first`` tensors and PyTorch's mask polarity
+        (``True`` = may *not* attend): ``tgt_mask=~causal_mask(n)``,
+        ``tgt_key_padding_mask=~padding_mask(...)`` and
+        ``memory_key_padding_mask=~padding_mask(...)``.
+
+        Returns
+        -------
+        torch.nn.TransformerDecoderLayer
+            With copied weights (zero query, key and value biases when
+            ``qkv_bias=False``), exact GELU, in evaluation mode if this block is.
+        """
+        layer = nn.TransformerDecoderLayer(
+            self.d_model, self.self_attention.num_heads, self.feed_forward.linear1.out_features,
+            dropout=self.dropout.p, activation="gelu", layer_norm_eps=self.norm1.eps,
+            batch_first=True, norm_first=self.norm_first)
+        layer.self_attn.load_state_dict(self.self_attention.to_torch().state_dict())
+        layer.multihead_attn.load_state_dict(self.cross_attention.to_torch().state_dict())
+        _copy_feed_forward_and_norms(self, layer, ("norm1", "norm2", "norm3"))
+        return layer.train(self.training)
 
     def _attend(self, attention, x, context, attn_mask, need_weights, cache=None):
         out = attention(x, context=context, attn_mask=attn_mask, need_weights=need_weights,

@@ -4,6 +4,7 @@ Everything here runs on a CPU in seconds, draws every random number from an
 explicit seed, and downloads nothing.
 """
 
+from .date_text import DateTextDataset, language_model_loss
 from .dates import DateDataset, date_to_words
 from .masked_lm import (
     MaskedWordModel,
@@ -37,6 +38,7 @@ __all__ = [
     "SOUND_CLASSES",
     "AttentionPooling",
     "DateDataset",
+    "DateTextDataset",
     "DocumentDataset",
     "MaskedWordModel",
     "OrderModel",
@@ -55,6 +57,7 @@ __all__ = [
     "greedy_accuracy",
     "held_out",
     "lag_copy_batch",
+    "language_model_loss",
     "masked_word_batch",
     "masked_word_loss",
     "order_blind_accuracy",
