@@ -7,6 +7,7 @@ from . import data, reference
 from .additive import AdditiveAttention
 from .cache import KVCache
 from .causal import CausalAttention
+from .chunked import chunked_attention
 from .gqa import GroupedQueryAttention
 from .multihead import MultiHeadAttention, MultiHeadAttentionWrapper
 from .multiplicative import MultiplicativeAttention
@@ -48,6 +49,7 @@ __all__ = [
     "apply_attn_mask",
     "apply_rope",
     "causal_mask",
+    "chunked_attention",
     "data",
     "gpt2_small_config",
     "padding_mask",
