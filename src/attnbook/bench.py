@@ -13,7 +13,7 @@ baseline, the fused kernel. Their peak memory is measured too:
   high-water mark ``VmHWM`` of Linux, reset just before the call, minus the
   resident set then), with glibc told to give every block of 64 KiB or more back
   to the system when it is freed, so that the resident set follows the tensors;
-- on CUDA, as :func:`torch.cuda.max_memory_allocated` above the memory allocated
+- on CUDA, as ``torch.cuda.max_memory_allocated()`` above the memory allocated
   before the call.
 
 Both count the call's output and everything it allocates, not its inputs.
@@ -364,7 +364,7 @@ def default_cases(quick=False, device="cpu"):
         lengths, sweep_heads, memory = (64, 128, 256, 512, 1024), 4, None
         model = dict(d=128, num_heads=4, num_layers=1, vocab_size=64)
         generation = [dict(num_prompt=p, num_new=16, **model) for p in (32, 64, 128, 256)]
-        repeats, gen_repeats = 3, 3
+        repeats, gen_repeats = 3, 5
     else:
         mha = dict(batch=8, num_tokens=1024, d=768, num_heads=12)
         attention = dict(batch=8, num_heads=12, num_tokens=1024, head_dim=64)
