@@ -102,6 +102,52 @@ def test_spectrogram_attention_and_bars():
         plot_bars(["a"], [0.1, 0.2])
 
 
+def test_attention_grid_one_scale_and_errors():
+    from attnbook.plotting import plot_attention_grid
+
+    fig = plot_attention_grid([np.eye(3) * 0.5, np.full((2, 4), 0.25)],
+                              [["a", "b", "c"], ["x", "y"]], [None, list("pqrs")],
+                              titles=["one", "two"])
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.images[0].get_clim() for ax in panels] == [(0.0, 0.5), (0.0, 0.5)]
+    assert len(fig.axes) == 3  # two panels and one colour bar
+    with pytest.raises(ValueError, match=r"\(num_queries, num_keys\)"):
+        plot_attention_grid([np.ones(3)])
+
+
+def test_image_attention_grid_shares_the_scale():
+    from attnbook.plotting import plot_image_attention, plot_image_attention_grid
+
+    attention = np.stack([np.eye(2) * 0.2, np.eye(2) * 0.8])
+    fig = plot_image_attention_grid(np.zeros((2, 8, 8)), attention, titles=["a", "b"],
+                                    outlines=np.ones((2, 8, 8), dtype=bool))
+    assert [ax.images[1].get_clim() for ax in fig.axes[:2]] == [(0.0, 0.8), (0.0, 0.8)]
+    assert fig.axes[-1].get_ylabel() == "attention weight"  # the colour bar
+    alone = plot_image_attention(np.zeros((8, 8)), np.eye(2) * 0.2)
+    assert alone.axes[0].images[1].get_clim() == (0.0, 0.2)
+    with pytest.raises(ValueError, match=r"\(num_images, height, width\)"):
+        plot_image_attention_grid(np.zeros((8, 8)), attention)
+
+
+def test_spectrogram_attention_in_hz_and_grid_scales():
+    from attnbook.plotting import plot_spectrogram_attention, plot_spectrogram_attention_grid
+
+    spec = np.arange(40.0).reshape(10, 4)
+    fig = plot_spectrogram_attention(spec, np.full(10, 0.1), bin_hz=500.0)
+    assert fig.axes[0].get_ylabel() == "frequency (Hz)"
+    assert fig.axes[0].images[0].get_extent()[3] == 2000.0  # 4 bins of 500 Hz
+    assert any(ax.get_xlabel() == "log magnitude" for ax in fig.axes)  # the colour bar
+    specs = np.stack([spec, 2 * spec])
+    weights = np.stack([np.full(10, 0.1), np.eye(10)[2]])
+    fig = plot_spectrogram_attention_grid(specs, weights, titles=["a", "b"], bin_hz=500.0)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.images[0].get_clim() for ax in panels] == [(0.0, 78.0), (0.0, 78.0)]
+    tops = [ax.get_ylim()[1] for ax in fig.axes if ax.get_ylabel() == "attention weight"]
+    np.testing.assert_allclose(tops, [1.1, 1.1])
+    with pytest.raises(ValueError, match=r"\(num_clips, num_frames\)"):
+        plot_spectrogram_attention_grid(specs, weights[:, :5])
+
+
 def test_heatmap_text_colour_follows_the_shared_scale():
     # Weights of at most 0.3 drawn on a scale up to 1 are dark cells: white text.
     weights = np.array([[0.3, 0.1], [0.1, 0.3]])

@@ -191,7 +191,7 @@ def plot_attention_heads(attn_weights, row_labels=None, col_labels=None, *, axes
 
 
 def plot_image_attention(image, attention, *, ax=None, title=None, alpha=0.45, cmap="magma",
-                         outline=None):
+                         outline=None, vmax=None):
     """Overlay a coarse attention map (one value per patch) on an image.
 
     Parameters
@@ -206,6 +206,10 @@ def plot_image_attention(image, attention, *, ax=None, title=None, alpha=0.45, c
     cmap : str
     outline : torch.Tensor or numpy.ndarray of shape (height, width), optional
         A boolean mask (say, of the object) drawn as a cyan contour.
+    vmax : float, optional
+        Weight drawn in the brightest colour (the darkest is 0); default the
+        largest weight of ``attention`` (pass one value to several panels to share
+        their scale).
 
     Returns
     -------
@@ -227,7 +231,9 @@ def plot_image_attention(image, attention, *, ax=None, title=None, alpha=0.45, c
     height, width = image.shape
     extent = (0, width, height, 0)
     ax.imshow(image, cmap="gray", extent=extent)
-    ax.imshow(attention, cmap=cmap, alpha=alpha, extent=extent, interpolation="nearest")
+    vmax = max(float(attention.max()), 1e-12) if vmax is None else vmax
+    ax.imshow(attention, cmap=cmap, alpha=alpha, extent=extent, interpolation="nearest",
+              vmin=0.0, vmax=vmax)
     if outline is not None:
         outline = _to_numpy(outline).astype(float)
         centers_y, centers_x = np.arange(height) + 0.5, np.arange(width) + 0.5
@@ -240,7 +246,8 @@ def plot_image_attention(image, attention, *, ax=None, title=None, alpha=0.45, c
 
 
 def plot_spectrogram_attention(spec, weights, *, ax=None, frame_seconds=None, title=None,
-                               events=None):
+                               events=None, bin_hz=None, colorbar=True, vmin=None, vmax=None,
+                               weight_max=None):
     """A spectrogram with the attention weight of every frame drawn over it.
 
     Parameters
@@ -253,6 +260,16 @@ def plot_spectrogram_attention(spec, weights, *, ax=None, frame_seconds=None, ti
     title : str, optional
     events : sequence of bool, optional
         Frames to mark as the true event (a bar under the plot).
+    bin_hz : float, optional
+        Width of a frequency bin (sample rate / FFT size); the y axis is in Hz if
+        given, bins otherwise.
+    colorbar : bool
+        Draw a colour bar of the spectrogram's values (log magnitude).
+    vmin, vmax : float, optional
+        Spectrogram values drawn darkest and brightest; default its range.
+    weight_max : float, optional
+        Top of the attention axis; default 1.1 times the largest weight (pass one
+        value to several panels to share their scale).
 
     Returns
     -------
@@ -270,21 +287,25 @@ def plot_spectrogram_attention(spec, weights, *, ax=None, frame_seconds=None, ti
     if spec.ndim != 2 or weights.shape != spec.shape[:1]:
         raise ValueError(f"expected spec of shape (num_frames, num_bins) and weights of shape "
                          f"(num_frames,), got {spec.shape} and {weights.shape}")
-    ax = _axes(ax, figsize=(6.0, 3.0))
+    ax = _axes(ax, figsize=(6.5, 3.0))
     step = frame_seconds or 1.0
+    top = spec.shape[1] * (bin_hz or 1.0)
     times = (np.arange(len(weights)) + 0.5) * step
-    ax.imshow(spec.T, origin="lower", aspect="auto", cmap="Greys",
-              extent=(0, len(weights) * step, 0, spec.shape[1]))
+    image = ax.imshow(spec.T, origin="lower", aspect="auto", cmap="cividis", vmin=vmin,
+                      vmax=vmax, extent=(0, len(weights) * step, 0, top))
     ax.set_xlabel("time (s)" if frame_seconds else "frame")
-    ax.set_ylabel("frequency bin")
+    ax.set_ylabel("frequency (Hz)" if bin_hz else "frequency bin")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="log magnitude", location="bottom", shrink=0.6)
     if events is not None:
         events = np.asarray(_to_numpy(events), dtype=bool)
-        ax.fill_between(times, 0, spec.shape[1] * 0.03, where=events, color="tab:green",
-                        step="mid", label="true sound")
+        ax.fill_between(times, 0, top * 0.04, where=events, color="white", step="mid",
+                        label="true sound")
     twin = ax.twinx()
-    twin.plot(times, weights, color="tab:red", label="attention weight")
-    twin.set_ylim(0, max(float(weights.max()) * 1.1, 1e-12))
-    twin.set_ylabel("attention weight", color="tab:red")
+    twin.plot(times, weights, color="tab:orange", linewidth=1.8, label="attention weight")
+    weight_max = max(float(weights.max()) * 1.1, 1e-12) if weight_max is None else weight_max
+    twin.set_ylim(0, weight_max)
+    twin.set_ylabel("attention weight", color="tab:orange")
     if title:
         ax.set_title(title, fontsize=10)
     return ax.figure
@@ -327,6 +348,167 @@ def plot_bars(labels, values, *, ax=None, highlight=None, xlabel=None, title=Non
     if title:
         ax.set_title(title, fontsize=10)
     return ax.figure
+
+
+def plot_attention_grid(attn_weights, row_labels=None, col_labels=None, *, titles=None,
+                        ncols=2, xlabel="key", ylabel="query", figsize=None):
+    """Several attention matrices, possibly of different shapes, on one colour scale.
+
+    Parameters
+    ----------
+    attn_weights : sequence of torch.Tensor or numpy.ndarray of shape (num_queries, num_keys)
+        One matrix per panel.
+    row_labels, col_labels : sequence of (sequence of str or None), optional
+        One list of labels per panel, as in :func:`plot_attention_heatmap`.
+    titles : sequence of str, optional
+    ncols : int
+        Panels per row; each column is as wide as its widest matrix.
+    xlabel, ylabel : str
+    figsize : tuple of float, optional
+        Default: from the sizes of the matrices.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per matrix, all from 0 to the largest weight, and one colour bar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.plotting import plot_attention_grid
+    >>> fig = plot_attention_grid([np.eye(3), np.full((2, 4), 0.25)], titles=["a", "b"])
+    >>> [ax.images[0].get_clim() for ax in fig.axes if ax.get_title()]
+    [(0.0, 1.0), (0.0, 1.0)]
+    """
+    matrices = [_to_numpy(w) for w in attn_weights]
+    if not matrices or any(m.ndim != 2 for m in matrices):
+        raise ValueError(f"expected a non-empty sequence of weights of shape (num_queries, "
+                         f"num_keys), got shapes {[m.shape for m in matrices]}")
+    n = len(matrices)
+    row_labels = row_labels or [None] * n
+    col_labels = col_labels or [None] * n
+    titles = titles or [None] * n
+    nrows, ncols = -(-n // ncols), min(ncols, n)
+    # columns as wide as their widest matrix, so that square cells leave no gaps
+    widths = [max(m.shape[1] for m in matrices[c::ncols]) for c in range(ncols)]
+    heights = [max(m.shape[0] for m in matrices[r * ncols:(r + 1) * ncols]) for r in range(nrows)]
+    fig = Figure(figsize=figsize or (0.33 * sum(widths) + 1.3 * ncols + 1.1,
+                                     0.33 * sum(heights) + 1.7 * nrows),
+                 layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False, width_ratios=widths).ravel()
+    for ax in grid[n:]:
+        ax.set_axis_off()
+    vmax = max(max(float(m.max()) for m in matrices), 1e-12)
+    for ax, m, rows, cols, title in zip(grid, matrices, row_labels, col_labels, titles,
+                                        strict=False):
+        plot_attention_heatmap(m, rows, cols, ax=ax, title=title, annotate=False,
+                               colorbar=False, vmax=vmax, xlabel=xlabel, ylabel=ylabel)
+    fig.colorbar(grid[0].images[0], ax=list(grid[:n]), label="attention weight", shrink=0.8)
+    return fig
+
+
+def plot_image_attention_grid(images, attention, *, titles=None, outlines=None, ncols=4,
+                              alpha=0.45, cmap="magma"):
+    """Several images with their attention maps, on one colour scale with one colour bar.
+
+    Parameters
+    ----------
+    images : torch.Tensor or numpy.ndarray of shape (num_images, height, width)
+    attention : torch.Tensor or numpy.ndarray of shape (num_images, grid_h, grid_w)
+    titles : sequence of str, optional
+    outlines : torch.Tensor or numpy.ndarray of shape (num_images, height, width), optional
+        Boolean masks drawn as contours, as in :func:`plot_image_attention`.
+    ncols : int
+    alpha : float
+    cmap : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per image, attention from 0 to the largest weight of all, and
+        one colour bar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.plotting import plot_image_attention_grid
+    >>> fig = plot_image_attention_grid(np.zeros((2, 8, 8)), np.stack([np.eye(2), 0.5 * np.eye(2)]))
+    >>> [ax.images[1].get_clim() for ax in fig.axes[:2]]
+    [(0.0, 1.0), (0.0, 1.0)]
+    """
+    images, attention = _to_numpy(images), _to_numpy(attention)
+    if images.ndim != 3 or attention.ndim != 3 or len(images) != len(attention):
+        raise ValueError(f"expected images of shape (num_images, height, width) and attention "
+                         f"of shape (num_images, grid_h, grid_w), got {images.shape} and "
+                         f"{attention.shape}")
+    n = len(images)
+    titles = titles or [None] * n
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(2.6 * min(ncols, n) + 1.0, 2.6 * nrows), layout="constrained")
+    grid = fig.subplots(nrows, min(ncols, n), squeeze=False).ravel()
+    for ax in grid[n:]:
+        ax.set_axis_off()
+    vmax = max(float(attention.max()), 1e-12)
+    for i in range(n):
+        outline = None if outlines is None else outlines[i]
+        plot_image_attention(images[i], attention[i], ax=grid[i], title=titles[i],
+                             alpha=alpha, cmap=cmap, outline=outline, vmax=vmax)
+    fig.colorbar(grid[0].images[1], ax=list(grid[:n]), label="attention weight", shrink=0.8)
+    return fig
+
+
+def plot_spectrogram_attention_grid(specs, weights, *, titles=None, events=None,
+                                    frame_seconds=None, bin_hz=None, ncols=2):
+    """Several spectrograms with their attention weights, on shared scales.
+
+    Parameters
+    ----------
+    specs : torch.Tensor or numpy.ndarray of shape (num_clips, num_frames, num_bins)
+    weights : torch.Tensor or numpy.ndarray of shape (num_clips, num_frames)
+    titles : sequence of str, optional
+    events : sequence of (sequence of bool), optional
+        One per clip, as in :func:`plot_spectrogram_attention`.
+    frame_seconds, bin_hz : float, optional
+        As in :func:`plot_spectrogram_attention`.
+    ncols : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per clip: every spectrogram on one colour scale (one colour bar),
+        every attention axis from 0 to 1.1 times the largest weight of all.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.plotting import plot_spectrogram_attention_grid
+    >>> fig = plot_spectrogram_attention_grid(np.zeros((2, 10, 5)), np.full((2, 10), 0.1))
+    >>> [round(float(ax.get_ylim()[1]), 2) for ax in fig.axes
+    ...  if ax.get_ylabel() == "attention weight"]
+    [0.11, 0.11]
+    """
+    specs, weights = _to_numpy(specs), _to_numpy(weights)
+    if specs.ndim != 3 or weights.shape != specs.shape[:2]:
+        raise ValueError(f"expected specs of shape (num_clips, num_frames, num_bins) and "
+                         f"weights of shape (num_clips, num_frames), got {specs.shape} and "
+                         f"{weights.shape}")
+    n = len(specs)
+    titles = titles or [None] * n
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(5.5 * min(ncols, n), 2.8 * nrows + 0.8), layout="constrained")
+    grid = fig.subplots(nrows, min(ncols, n), squeeze=False).ravel()
+    for ax in grid[n:]:
+        ax.set_axis_off()
+    vmin, vmax = float(specs.min()), float(specs.max())
+    weight_max = max(float(weights.max()) * 1.1, 1e-12)
+    for i in range(n):
+        plot_spectrogram_attention(specs[i], weights[i], ax=grid[i], title=titles[i],
+                                   events=None if events is None else events[i],
+                                   frame_seconds=frame_seconds, bin_hz=bin_hz, colorbar=False,
+                                   vmin=vmin, vmax=vmax, weight_max=weight_max)
+    fig.colorbar(grid[0].images[0], ax=list(grid[:n]), label="log magnitude",
+                 location="bottom", shrink=0.6)
+    return fig
 
 
 def plot_matrix(values, *, ax=None, xlabel=None, ylabel=None, title=None, cmap="cividis",

@@ -84,19 +84,43 @@ def test_date_dataset_round_trip_and_seed():
         data.split(50)
 
 
+def test_date_dataset_dates_are_distinct_and_valid():
+    import datetime
+
+    data = DateDataset(3000, seed=0)
+    assert len(set(data.dates)) == 3000  # so no held-out date occurs in training
+    train_idx, test_idx = data.split(500)
+    train_src = {tuple(data.src[i].tolist()) for i in train_idx.tolist()}
+    assert not any(tuple(data.src[i].tolist()) in train_src for i in test_idx.tolist())
+    for year, month, day in data.dates:
+        assert 1950 <= year <= 2049 and datetime.date(year, month, day).day == day
+        assert (month, day) != (2, 29)
+    with pytest.raises(ValueError, match="num_dates must be between 1 and 36500"):
+        DateDataset(36501)
+
+
 # -- summarisation -------------------------------------------------------------------
 
-def test_documents_have_one_salient_sentence_of_their_topic():
-    from attnbook.experiments.summarize import TOPICS
+def test_documents_defeat_word_counts():
+    from attnbook.experiments.summarize import NEGATIONS, TOPICS
 
-    data = DocumentDataset(20, seed=1)
-    for d in range(20):
+    data = DocumentDataset(40, seed=1)
+    counts = data.topic_word_counts()
+    assert counts.shape == (40, 8, 4)
+    assert (counts.sum(-1) == 3).all()  # every sentence has as many topic words
+    negations = {data.words.index(w) for w in NEGATIONS}
+    for d in range(40):
+        affirmative = [s for s in range(8)
+                       if not negations & set(data.docs[d, s].tolist())]
+        assert affirmative == [int(data.salient[d])]
         topic_words = set(TOPICS[data.topic_names[int(data.topics[d])]])
-        counts = [sum(w in topic_words for w in data.sentence(d, s).split()) for s in range(8)]
-        assert counts[int(data.salient[d])] == 3
-        assert sum(counts) == 3  # distractors come from other topics
-    with pytest.raises(ValueError, match="salient_words"):
-        DocumentDataset(2, salient_words=7)
+        assert set(data.sentence(d, affirmative[0]).split()) & topic_words
+        assert counts[d, affirmative[0], int(data.topics[d])] == 3
+    # negated sentences also talk about the document's own topic, sometimes
+    negated_topics = counts.argmax(-1)[torch.arange(8) != data.salient[:, None]]
+    assert set(negated_topics.tolist()) == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="topic_words"):
+        DocumentDataset(2, topic_words=6)
 
 
 def test_salience_model_learns_and_is_seeded():
@@ -107,6 +131,17 @@ def test_salience_model_learns_and_is_seeded():
     assert falls(first)
     with pytest.raises(ValueError, match=r"\(batch, num_sentences, sentence_len\)"):
         model_fn()(data.docs[0])
+
+
+def test_salience_model_mean_pooling_baseline():
+    data = DocumentDataset(4, seed=0)
+    model = SalienceModel(len(data.words), 4, d_model=8, pooling="mean")
+    logits, weights = model(data.docs, need_weights=True)
+    torch.testing.assert_close(weights, torch.full((4, 8), 1 / 8))
+    sentences = model.sentence_layer(model.embed(data.docs).mean(2))
+    torch.testing.assert_close(logits, model.classify(sentences.mean(1)))
+    with pytest.raises(ValueError, match="pooling must be"):
+        SalienceModel(10, 4, pooling="max")
 
 
 # -- speech --------------------------------------------------------------------------
@@ -178,3 +213,29 @@ def test_vision_transformer_errors():
         VisionTransformer(10, 4, 2)
     with pytest.raises(ValueError, match=r"images of shape \(batch, 1, 12, 12\)"):
         VisionTransformer(12, 4, 2)(torch.randn(2, 12, 12))
+
+
+def test_attention_rollout_against_a_loop():
+    from attnbook.experiments.vision import attention_rollout
+
+    gen = torch.Generator().manual_seed(0)
+    weights = [torch.softmax(torch.randn(2, 3, 5, 5, generator=gen), -1) for _ in range(3)]
+    expected = np.stack([np.eye(5)] * 2)
+    for w in weights:  # NumPy, one image at a time
+        mixed = 0.5 * np.eye(5) + 0.5 * w.numpy().mean(1)
+        expected = np.stack([mixed[b] @ expected[b] for b in range(2)])
+    rollout = attention_rollout(weights)
+    np.testing.assert_allclose(rollout.numpy(), expected, atol=1e-6)
+    torch.testing.assert_close(rollout.sum(-1), torch.ones(2, 5))
+    torch.testing.assert_close(attention_rollout(weights[:1], residual=0.0),
+                               weights[0].mean(1))
+    vit = VisionTransformer(12, 4, 4, d_model=16, num_heads=2)
+    _logits, vit_weights = vit(torch.randn(3, 1, 12, 12), need_weights=True)
+    torch.testing.assert_close(vit.class_token_rollout(vit_weights).reshape(3, 9),
+                               attention_rollout(vit_weights)[:, 0, 1:])
+    with pytest.raises(ValueError, match="residual must be between 0 and 1"):
+        attention_rollout(weights, residual=2.0)
+    with pytest.raises(ValueError, match="num_tokens, num_tokens"):
+        attention_rollout([weights[0], weights[1][:, :, :4, :4]])
+    with pytest.raises(ValueError, match="non-empty"):
+        attention_rollout([])

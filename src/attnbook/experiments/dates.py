@@ -1,8 +1,8 @@
 """A generated translation task: dates written out in words -> ISO dates.
 
 "twenty first of march nineteen ninety nine" -> "1999-03-21". The target puts the
-year first, the source puts it last (or in the middle), so a model has to learn a
-non-monotonic alignment.
+year first, the source puts it last (in both of its word orders), so a model has to
+learn a non-monotonic alignment.
 """
 
 import numpy as np
@@ -88,12 +88,16 @@ def date_to_words(year, month, day, style):
 class DateDataset(HeldOutSplitMixin):
     """Pairs of dates in words and ISO dates, as padded token-id tensors.
 
-    Dates are drawn uniformly from 1950-01-01 to 2049-12-31 (no 29 February),
-    each written in one of the two styles of :func:`date_to_words` at random.
+    The dates are distinct: they are drawn without replacement from the 36,500
+    days of 1950-01-01 to 2049-12-31 (no 29 February), every day equally likely,
+    and each is written in one of the two styles of :func:`date_to_words` at
+    random. Since no date occurs twice, a held-out split (:meth:`split`) shares no
+    example and no date with the training set.
 
     Parameters
     ----------
     num_dates : int
+        At most 36,500.
     seed : int
         Seed of the NumPy generator.
 
@@ -115,17 +119,22 @@ class DateDataset(HeldOutSplitMixin):
     >>> from attnbook.experiments import DateDataset
     >>> data = DateDataset(num_dates=5, seed=0)
     >>> data.decode_src(data.src[0]), data.decode_tgt(data.tgt[0])
-    ('sixteenth of august twenty thirty five', '2035-08-16')
+    ('september tenth twenty thirteen', '2013-09-10')
     """
 
     def __init__(self, num_dates, seed=0):
+        days_per_year = sum(_DAYS_IN_MONTH)
+        if not 1 <= num_dates <= 100 * days_per_year:
+            raise ValueError(f"num_dates must be between 1 and {100 * days_per_year} (distinct "
+                             f"dates of 1950-2049), got {num_dates}")
         rng = np.random.default_rng(seed)
+        month_starts = np.cumsum((0, *_DAYS_IN_MONTH))
         words, self.dates = [], []
         styles = ("day-month-year", "month-day-year")
-        for _ in range(num_dates):
-            year = int(rng.integers(1950, 2050))
-            month = int(rng.integers(1, 13))
-            day = int(rng.integers(1, _DAYS_IN_MONTH[month - 1] + 1))
+        for index in rng.choice(100 * days_per_year, size=num_dates, replace=False):
+            year, day_of_year = 1950 + int(index) // days_per_year, int(index) % days_per_year
+            month = int(np.searchsorted(month_starts, day_of_year, side="right"))
+            day = day_of_year - int(month_starts[month - 1]) + 1
             self.dates.append((year, month, day))
             words.append(date_to_words(year, month, day, styles[int(rng.integers(2))]))
         vocab = sorted({w for sentence in words for w in sentence})

@@ -58,6 +58,8 @@ class SoundDataset(HeldOutSplitMixin):
     noise : float
         Standard deviation of the noise (the sound has amplitude 1).
     sample_rate : int
+    n_fft, hop : int
+        Window length and hop of the :func:`spectrogram`.
 
     Attributes
     ----------
@@ -65,6 +67,10 @@ class SoundDataset(HeldOutSplitMixin):
     labels : torch.Tensor of shape (num_clips,)
     event_frames : torch.Tensor of shape (num_clips, num_frames)
         True for the frames that overlap the sound.
+    frame_seconds : float
+        Time between the starts of two frames (``hop / sample_rate``).
+    bin_hz : float
+        Width of one frequency bin (``sample_rate / n_fft``).
 
     Examples
     --------
@@ -101,6 +107,7 @@ class SoundDataset(HeldOutSplitMixin):
             frame_end = frame_start + n_fft / sample_rate
             events[i] = (frame_end > start) & (frame_start < start + duration)
         self.sample_rate, self.hop = sample_rate, hop
+        self.frame_seconds, self.bin_hz = hop / sample_rate, sample_rate / n_fft
         self.spectrograms = torch.from_numpy(spectrogram(audio, n_fft, hop))
         self.labels = torch.from_numpy(labels)
         self.event_frames = torch.from_numpy(events)

@@ -136,3 +136,59 @@ class VisionTransformer(nn.Module):
         heads: ``(batch, grid, grid)``, from the ``weights`` that ``forward`` returned."""
         last = weights[-1][:, :, 0, 1:].mean(dim=1)  # (batch, grid²)
         return last.reshape(-1, self.grid, self.grid)
+
+    def class_token_rollout(self, weights, residual=0.5):
+        """The class token's row of :func:`attention_rollout` over the patches:
+        ``(batch, grid, grid)``, from the ``weights`` that ``forward`` returned."""
+        flow = attention_rollout(weights, residual)[:, 0, 1:]  # (batch, grid²)
+        return flow.reshape(-1, self.grid, self.grid)
+
+
+def attention_rollout(weights, residual=0.5):
+    """Attention rollout (Abnar & Zuidema, 2020): which input tokens each final state
+    was mixed from, through all blocks.
+
+    After the first block a token's state is already a mixture of all tokens, so
+    the last block's weights say which *states* were read, not which inputs.
+    Rollout follows the mixing down: each block's weights, averaged over heads,
+    are mixed with the identity for the residual connection,
+    ``A = residual * I + (1 - residual) * mean_h(W)``, and the blocks are
+    multiplied, ``R = A_L ... A_2 A_1``. It ignores the values, the feed-forward
+    networks and the layer norms, so it estimates the flow of information rather
+    than measuring it.
+
+    Parameters
+    ----------
+    weights : sequence of torch.Tensor of shape (batch, num_heads, num_tokens, num_tokens)
+        One tensor per block, first block first (what a model such as
+        :class:`VisionTransformer` returns with ``need_weights=True``).
+    residual : float
+        Share of the identity (the residual path), between 0 and 1.
+
+    Returns
+    -------
+    torch.Tensor of shape (batch, num_tokens, num_tokens)
+        Row ``i`` spreads token ``i``'s final state over the input tokens; every
+        row sums to 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook.experiments.vision import attention_rollout
+    >>> uniform = torch.full((1, 2, 3, 3), 1 / 3)  # 1 image, 2 heads, 3 tokens
+    >>> attention_rollout([uniform, uniform])[0, 0]  # 2 blocks: (2/3)² + 2/36 = 1/2
+    tensor([0.5000, 0.2500, 0.2500])
+    """
+    if not 0.0 <= residual <= 1.0:
+        raise ValueError(f"residual must be between 0 and 1, got {residual}")
+    if len(weights) == 0 or any(w.dim() != 4 or w.shape[-1] != w.shape[-2] or
+                                w.shape != weights[0].shape for w in weights):
+        raise ValueError("expected a non-empty sequence of weights, each of shape (batch, "
+                         "num_heads, num_tokens, num_tokens), all alike; got "
+                         f"{[tuple(w.shape) for w in weights]}")
+    eye = torch.eye(weights[0].shape[-1])
+    rollout = eye.expand(weights[0].shape[0], -1, -1)  # (batch, num_tokens, num_tokens)
+    for w in weights:
+        mixed = residual * eye + (1 - residual) * w.mean(dim=1)  # (batch, tokens, tokens)
+        rollout = mixed @ rollout
+    return rollout
