@@ -1,12 +1,15 @@
+import numpy as np
 import pytest
 import torch
 
 from attnbook.experiments import Seq2Seq, greedy_accuracy, reverse_batch, seq2seq_loss, train
 
 
+@pytest.mark.parametrize("placement", ["luong", "bahdanau"])
 @pytest.mark.parametrize("attention", [False, True])
-def test_shapes(attention):
-    model = Seq2Seq(12, 9, d_embed=8, d_hidden=16, attention=attention, d_attn=8)
+def test_shapes(attention, placement):
+    model = Seq2Seq(12, 9, d_embed=8, d_hidden=16, attention=attention, d_attn=8,
+                    placement=placement)
     src, tgt = torch.randint(2, 12, (3, 7)), torch.randint(2, 9, (3, 5))
     logits, weights = model(src, tgt)
     assert logits.shape == (3, 5, 9)
@@ -20,9 +23,10 @@ def test_shapes(attention):
     assert (gen_weights is None) != attention
 
 
-def test_generate_matches_teacher_forcing_on_its_own_outputs():
+@pytest.mark.parametrize("placement", ["luong", "bahdanau"])
+def test_generate_matches_teacher_forcing_on_its_own_outputs(placement):
     torch.manual_seed(0)
-    model = Seq2Seq(12, 12, d_embed=8, d_hidden=16).eval()
+    model = Seq2Seq(12, 12, d_embed=8, d_hidden=16, placement=placement).eval()
     src = torch.randint(2, 12, (2, 6))
     tokens, gen_weights = model.generate(src, 5)
     logits, weights = model(src, tokens)  # the decoder reads [bos, tokens[:-1]]
@@ -58,8 +62,57 @@ def test_greedy_accuracy_ignores_padding():
 def test_bad_configuration_and_input():
     with pytest.raises(ValueError, match="d_hidden must be even"):
         Seq2Seq(5, 5, d_hidden=15)
+    with pytest.raises(ValueError, match="placement must be 'luong' or 'bahdanau'"):
+        Seq2Seq(5, 5, placement="input")
     model = Seq2Seq(5, 5, d_hidden=8)
     with pytest.raises(ValueError, match=r"src of shape \(batch, num_tokens\)"):
         model(torch.randint(0, 5, (7,)), torch.randint(0, 5, (1, 3)))
     with pytest.raises(ValueError, match=r"dtype torch\.long"):
         model(torch.rand(2, 3), torch.randint(0, 5, (2, 3)))
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def test_bahdanau_placement_matches_the_equations():
+    """Bahdanau et al.: c_i = attn(s_{i-1}, h), s_i = GRU([E y_{i-1}; c_i], s_{i-1}),
+    logits W_o [s_i; c_i], with the GRU equations of torch.nn.GRUCell's documentation
+    and the NumPy twin of additive attention, step by step in float64."""
+    from attnbook.reference import additive_attention
+
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 9, d_embed=6, d_hidden=10, d_attn=4, placement="bahdanau").double()
+    src, tgt = torch.randint(2, 12, (3, 7)), torch.randint(2, 9, (3, 5))
+    logits, weights = model(src, tgt)
+    memory, hidden, _ = model.encode(src)
+    h, state = memory.detach().numpy(), hidden[0].detach().numpy()
+
+    def w(t):
+        return t.detach().numpy()
+
+    att, cell = model.attention, model.decoder
+    W_ih, W_hh, b_ih, b_hh = w(cell.weight_ih), w(cell.weight_hh), w(cell.bias_ih), w(cell.bias_hh)
+    y_prev = w(model.tgt_embed.weight)[torch.cat([torch.ones_like(tgt[:, :1]), tgt[:, :-1]], 1)]
+    for i in range(tgt.shape[1]):
+        context, alpha = additive_attention(state[:, None], h, h, w(att.W_query.weight).T,
+                                            w(att.W_key.weight).T, w(att.w_v.weight)[0])
+        context = context[:, 0]
+        x = np.concatenate([y_prev[:, i], context], axis=-1)
+        gi, gh = x @ W_ih.T + b_ih, state @ W_hh.T + b_hh
+        r = _sigmoid(gi[:, :10] + gh[:, :10])
+        z = _sigmoid(gi[:, 10:20] + gh[:, 10:20])
+        n = np.tanh(gi[:, 20:] + r * gh[:, 20:])
+        state = (1 - z) * n + z * state
+        expected = np.concatenate([state, context], -1) @ w(model.readout.weight).T
+        np.testing.assert_allclose(w(logits[:, i]), expected + w(model.readout.bias), atol=1e-10)
+        np.testing.assert_allclose(w(weights[:, i]), alpha[:, 0], atol=1e-10)
+
+
+def test_bahdanau_placement_never_attends_to_padding():
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 12, d_embed=8, d_hidden=16, placement="bahdanau")
+    src = torch.randint(2, 12, (2, 6))
+    src[1, 4:] = 0
+    _, weights = model(src, torch.randint(2, 12, (2, 3)))
+    assert torch.all(weights[1, :, 4:] == 0) and torch.all(weights[0] > 0)

@@ -8,17 +8,37 @@ from .tasks import PAD_ID
 
 
 class Seq2Seq(nn.Module):
-    """GRU encoder–decoder for token sequences.
+    r"""GRU encoder–decoder for token sequences, with or without attention.
 
-    Without attention, the decoder sees the source only through the encoder's
-    last hidden state, a single vector of size ``d_hidden`` whatever the length
-    of the source (the bottleneck of :cite:t:`sutskever2014` and
-    :cite:t:`cho2014`). With attention, every decoder state also queries all
-    encoder states with :class:`attnbook.AdditiveAttention`, and the output layer
-    reads the decoder state together with the context vector. As in
-    :cite:t:`luong2015`, attention is applied to the decoder's output states, so
-    that training with teacher forcing runs the decoder over the whole target in
-    one call.
+    A bidirectional GRU encoder turns the source into one state per token,
+    :math:`h_j = [\overrightarrow{h}_j; \overleftarrow{h}_j]`, and the decoder
+    starts from the last state of each direction,
+    :math:`s_0 = [\overrightarrow{h}_T; \overleftarrow{h}_1]`.
+
+    Without attention (``attention=False``) the decoder sees the source only
+    through :math:`s_0`, a single vector of size ``d_hidden`` whatever the
+    length of the source (the bottleneck of :cite:t:`sutskever2014` and
+    :cite:t:`cho2014`): :math:`s_i = \mathrm{GRU}(E y_{i-1}, s_{i-1})`,
+    logits :math:`W_o s_i`.
+
+    With attention, :class:`attnbook.AdditiveAttention` scores a query against
+    all encoder states :math:`h_j` (keys and values) and returns the context
+    vector :math:`c_i`. Where the query comes from, and where :math:`c_i` goes,
+    is set by ``placement``:
+
+    - ``"luong"`` (the default): the query is the decoder's *new* state and
+      the context enters only the output layer, as in :cite:t:`luong2015`:
+      :math:`s_i = \mathrm{GRU}(E y_{i-1}, s_{i-1})`,
+      :math:`c_i = \mathrm{attn}(s_i, h)`, logits :math:`W_o [s_i; c_i]`.
+      Teacher forcing runs the decoder over the whole target in one call.
+    - ``"bahdanau"``: the query is the *previous* state and the context is
+      part of the GRU's input, as in :cite:t:`bahdanau2014`:
+      :math:`c_i = \mathrm{attn}(s_{i-1}, h)`,
+      :math:`s_i = \mathrm{GRU}([E y_{i-1}; c_i], s_{i-1})`, logits
+      :math:`W_o [s_i; c_i]`. The decoder steps one token at a time
+      (:class:`torch.nn.GRUCell`). Bahdanau et al. also start from
+      :math:`\tanh(W_s \overleftarrow{h}_1)` and add :math:`E y_{i-1}` and a
+      maxout layer to the readout; this model keeps the readout linear.
 
     Parameters
     ----------
@@ -35,9 +55,15 @@ class Seq2Seq(nn.Module):
         Hidden size of the additive scoring network.
     bos_id : int
         Target token that starts decoding.
+    placement : {"luong", "bahdanau"}
+        Where attention sits in the decoder (ignored without attention).
 
     Attributes
     ----------
+    decoder : torch.nn.GRU or torch.nn.GRUCell
+        A :class:`~torch.nn.GRUCell` of input size ``d_embed + d_hidden`` for
+        Bahdanau's placement, otherwise a :class:`~torch.nn.GRU` of input size
+        ``d_embed``.
     attention : attnbook.AdditiveAttention or None
         Scores decoder states (queries) against encoder states (keys and values).
 
@@ -50,22 +76,30 @@ class Seq2Seq(nn.Module):
     >>> logits, attn_weights = model(torch.randint(2, 12, (4, 9)), torch.randint(2, 12, (4, 7)))
     >>> logits.shape, attn_weights.shape
     (torch.Size([4, 7, 12]), torch.Size([4, 7, 9]))
+    >>> model = Seq2Seq(12, 12, attention=True, placement="bahdanau")  # Bahdanau's
+    >>> logits, attn_weights = model(torch.randint(2, 12, (4, 9)), torch.randint(2, 12, (4, 7)))
+    >>> type(model.decoder).__name__, attn_weights.shape
+    ('GRUCell', torch.Size([4, 7, 9]))
     """
 
     def __init__(self, src_vocab_size, tgt_vocab_size, d_embed=32, d_hidden=64,
-                 attention=True, d_attn=32, bos_id=1):
+                 attention=True, d_attn=32, bos_id=1, placement="luong"):
         super().__init__()
-        self.bos_id = bos_id
-        self.src_embed = nn.Embedding(src_vocab_size, d_embed)
-        self.tgt_embed = nn.Embedding(tgt_vocab_size, d_embed)
         if d_hidden % 2:
             raise ValueError(f"d_hidden must be even (two encoder directions), got {d_hidden}")
+        if placement not in ("luong", "bahdanau"):
+            raise ValueError(f"placement must be 'luong' or 'bahdanau', got {placement!r}")
+        self.bos_id, self.placement = bos_id, placement
+        self.src_embed = nn.Embedding(src_vocab_size, d_embed)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, d_embed)
         # Bidirectional encoder, as in Bahdanau et al.: each state sees both sides.
         self.encoder = nn.GRU(d_embed, d_hidden // 2, batch_first=True, bidirectional=True)
-        self.decoder = nn.GRU(d_embed, d_hidden, batch_first=True)
+        if attention and placement == "bahdanau":  # the context c_i is part of the input
+            self.decoder = nn.GRUCell(d_embed + d_hidden, d_hidden)
+        else:
+            self.decoder = nn.GRU(d_embed, d_hidden, batch_first=True)
         self.attention = AdditiveAttention(d_hidden, d_hidden, d_attn) if attention else None
-        d_readout = 2 * d_hidden if attention else d_hidden
-        self.readout = nn.Linear(d_readout, tgt_vocab_size)
+        self.readout = nn.Linear(2 * d_hidden if attention else d_hidden, tgt_vocab_size)
 
     def _check(self, tokens, name):
         if tokens.dim() != 2 or tokens.dtype != torch.long:
@@ -100,15 +134,33 @@ class Seq2Seq(nn.Module):
     def decode_step(self, tgt_in, memory, hidden, memory_mask=None):
         """Run the decoder over ``tgt_in`` from ``hidden``; return logits, weights, hidden.
 
+        ``tgt_in`` has shape ``(batch, t)``, ``hidden`` ``(1, batch, d_hidden)``.
         ``memory_mask`` of shape ``(batch, 1, src_len)`` is True where the source is
         not padding: the decoder may attend there only.
         """
+        if self.attention is not None and self.placement == "bahdanau":
+            return self.bahdanau_steps(tgt_in, memory, hidden, memory_mask)
         states, hidden = self.decoder(self.tgt_embed(tgt_in), hidden)  # (batch, t, d_hidden)
         if self.attention is None:
             return self.readout(states), None, hidden
         context, attn_weights = self.attention(states, memory, memory, attn_mask=memory_mask)
         logits = self.readout(torch.cat([states, context], dim=-1))  # attn: (batch, t, src_len)
         return logits, attn_weights, hidden
+
+    def bahdanau_steps(self, tgt_in, memory, hidden, memory_mask=None):
+        """Bahdanau's placement, one token at a time: query s_{i-1}, c_i into the GRU.
+
+        Same arguments and results as :meth:`decode_step`.
+        """
+        state, logits, weights = hidden[0], [], []  # s_{i-1}: (batch, d_hidden)
+        for y_prev in self.tgt_embed(tgt_in).unbind(1):  # (batch, d_embed)
+            context, attn_weights = self.attention(state.unsqueeze(1), memory, memory,
+                                                   attn_mask=memory_mask)  # (batch, 1, d_hidden)
+            context = context.squeeze(1)  # c_i: (batch, d_hidden)
+            state = self.decoder(torch.cat([y_prev, context], dim=-1), state)  # s_i
+            logits.append(self.readout(torch.cat([state, context], dim=-1)))
+            weights.append(attn_weights)  # (batch, 1, src_len)
+        return torch.stack(logits, dim=1), torch.cat(weights, dim=1), state.unsqueeze(0)
 
     def forward(self, src, tgt):
         """Teacher forcing: predict ``tgt`` from ``src`` and the shifted ``tgt``.
