@@ -3,11 +3,15 @@
 import hashlib
 import os
 import shutil
+import sys
 import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).parent.resolve()
 DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS / "_ext"))
+
+import hosting  # noqa: E402  (docs/_ext/hosting.py: repository URL and URL prefix)
 
 project = "attnbook"
 author = "The attnbook authors"
@@ -25,8 +29,10 @@ extensions = [
     "sphinx_togglebutton",
     "sphinx_design",
     "sphinx-mathjax-offline",  # MathJax 3 served from _static: math renders offline
+    "notfound.extension",  # a 404 page with the book's navigation and search
 ]
-exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "_inventories", "_kernels"]
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "_inventories",
+                    "_kernels", "_ext"]
 nitpicky = True
 # Words inside NumPy-style type fields ("torch.Tensor of shape (batch, d_in)") are
 # cross-reference targets for Sphinx; the lower-case shape names are not objects.
@@ -133,16 +139,38 @@ html_title = "attnbook: attention mechanisms, computed"
 html_static_path = ["docs/_static"]  # relative to this file
 html_css_files = ["attnbook.css"]
 html_last_updated_fmt = None
+# The repository: from the hosting environment (GitHub Actions, Read the Docs) or
+# ATTNBOOK_REPOSITORY_URL; when it is unknown the book shows no repository buttons
+# rather than a link to a guessed address (docs/_ext/hosting.py).
+repository_url, repository_branch = hosting.repository()
 html_theme_options = {
-    "repository_url": "https://github.com/attnbook/attnbook",
-    "repository_branch": "main",
-    "path_to_docs": "docs",
-    "use_repository_button": True,
-    "use_source_button": True,
     "use_download_button": True,
     "show_toc_level": 2,
     "navigation_with_keys": False,
 }
+if repository_url:
+    html_theme_options |= {
+        "repository_url": repository_url,
+        "repository_branch": repository_branch,
+        "path_to_docs": "docs",
+        "use_repository_button": True,
+        "use_source_button": True,
+        "use_issues_button": True,
+    }
+# Search lists the chapters before the reference pages (glossary, API, ...).
+html_search_scorer = "docs/_ext/search_scorer.js"  # relative to this file
+# One search box: the one in the header (the sidebar's is dropped).
+html_sidebars = {"**": ["navbar-logo.html", "icon-links.html", "sbt-sidebar-nav.html"]}
+
+# -- 404 page (sphinx-notfound-page): absolute links below the hosted sub-path -------
+notfound_context = {
+    "title": "Page not found",
+    "body": "<h1>Page not found</h1><p>This page is not part of the book (any more). "
+            "Use the table of contents or the search box to find what you were "
+            "looking for.</p>",
+}
+if hosting.url_prefix() is not None:
+    notfound_urls_prefix = hosting.url_prefix()
 
 
 # Figures are drawn on white; an explicit mode also avoids the theme's console error
@@ -150,7 +178,37 @@ html_theme_options = {
 html_context = {"default_mode": "light"}
 
 
+def _offer_executed_notebook(app, pagename, templatename, context, doctree):
+    """Offer a chapter as the notebook the build executed, outputs included.
+
+    MyST-NB writes every executed chapter to ``_build/jupyter_execute/``; this copies
+    it to ``_sources/`` without the cells tagged ``remove-cell`` (the book's own
+    bookkeeping: glue and asserts, which need MyST-NB), so that it runs top to bottom
+    where only ``attnbook`` is installed. The theme's download button then lists
+    ``.ipynb`` (it does so by itself only when a launch button is configured).
+    """
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if app.builder.format != "html" or not executed.is_file():
+        return
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.cells = [cell for cell in notebook.cells
+                      if "remove-cell" not in cell.metadata.get("tags", [])]
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
 def setup(app):
+    # before the theme's header buttons (priority 501) read ipynb_source
+    app.connect("html-page-context", _offer_executed_notebook, priority=500)
+    # sphinx-mathjax-offline only sets mathjax_path and copies files once the build has
+    # finished, but does not say so; declare it, so that `sphinx-build -j auto` executes
+    # chapters in parallel instead of falling back to a serial read with a warning.
+    mathjax_offline = app.extensions["sphinx-mathjax-offline"]
+    mathjax_offline.parallel_read_safe = mathjax_offline.parallel_write_safe = True
     # A change of the package source changes this value, which makes Sphinx re-read
     # every chapter (and MyST-NB look in the new, empty cache folder).
     app.add_config_value("attnbook_source_hash", "", "env")

@@ -2,17 +2,26 @@
 
 Run with ``tox -e browser`` (which builds the book first), or
 ``pytest -m browser`` with the book in ``_build/html`` (or ``$ATTNBOOK_HTML``).
+The book is served below the URL prefix its 404 page was built for (``/attnbook/``
+in ``tox -e browser``, as on GitHub Pages), and a missing page answers 404 with
+``404.html``, as GitHub Pages does.
+
 A page fails on a console error, a failed or 4xx/5xx request, a request that
 leaves 127.0.0.1 (the book must load no third-party resource), math left as raw
-TeX, or an image that did not load.
+TeX, an image that did not load, or a serious or critical accessibility violation
+found by axe-core. Every link must resolve inside the book (file and anchor) or
+go to a site of :data:`ALLOWED_SITES` (or the repository the build was given).
 """
 
 import functools
+import html.parser
 import http.server
 import os
+import re
+import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 
@@ -28,21 +37,70 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PAGES = sorted(p.relative_to(HTML).as_posix() for p in HTML.rglob("*.html")
                if not p.relative_to(HTML).as_posix().startswith("_static/"))
 
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+import hosting  # noqa: E402  (the repository URL conf.py used)
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+# Outside sites the book may link to: the documentation of the libraries it uses
+# (intersphinx), and where the papers of the bibliography live. Anything else is an
+# invented or accidental link. Keep this list in step with the README.
+ALLOWED_SITES = {
+    "docs.python.org", "numpy.org", "docs.pytorch.org", "pytorch.org", "matplotlib.org",
+    "doi.org", "arxiv.org", "aclanthology.org", "proceedings.neurips.cc",
+    "papers.nips.cc", "jmlr.org", "www.jmlr.org", "openreview.net", "proceedings.mlr.press",
+}
+# Where the search must put the chapter of a key term first.
+KEY_TERMS = {
+    "softmax": "simplified-self-attention",
+    "causal": "causal-attention",
+    "multi-head": "multi-head-attention",
+    "KV cache": "attention-at-scale",
+    "positional": "where-is-position",
+}
+
+
+def url_prefix():
+    """The prefix the 404 page's links were built with (``/`` if there is none)."""
+    page = HTML / "404.html"
+    if not page.is_file():
+        return "/"
+    match = re.search(r'href="(/[^"]*?)_static/', page.read_text(encoding="utf-8"))
+    return match.group(1) if match else "/"
+
+
+class _BookHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves HTML below ``prefix``; anything else is a 404 with the book's 404.html."""
+
+    prefix = "/"
+
     def log_message(self, *args):
         pass
+
+    def send_head(self):
+        path = urlparse(self.path).path
+        if path.startswith(self.prefix):
+            self.path = "/" + self.path[len(self.prefix):]
+            target = Path(self.translate_path(self.path))
+            if target.is_file() or (target / "index.html").is_file():
+                return super().send_head()
+        body = (HTML / "404.html").read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return None
 
 
 @pytest.fixture(scope="module")
 def base_url():
     if not (HTML / "index.html").is_file():
         pytest.fail(f"no built book in {HTML}: run `tox -e docs` first")
-    handler = functools.partial(_QuietHandler, directory=str(HTML))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler = type("Handler", (_BookHandler,), {"prefix": url_prefix()})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(HTML)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
+    yield f"http://127.0.0.1:{server.server_port}{url_prefix()}"
     server.shutdown()
 
 
@@ -69,7 +127,9 @@ class PageProblems:
         page.route("**/*", functools.partial(self._route, host=host))
 
     def _console(self, msg):
-        if msg.type == "error":
+        # a 404 answer is logged as a console error without its URL: the response
+        # handler reports each one with its URL, except the page expected to be missing
+        if msg.type == "error" and "status of 404" not in msg.text:
             self.problems.append(f"console error: {msg.text}")
 
     def _failed(self, request):
@@ -77,8 +137,10 @@ class PageProblems:
             self.problems.append(f"request failed: {request.url} ({request.failure})")
 
     def _response(self, response):
-        if response.status >= 400:
+        if response.status >= 400 and response.url != self.expected_404:
             self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    expected_404 = None
 
     def _route(self, route, request, host):
         parsed = urlparse(request.url)
@@ -104,6 +166,16 @@ BROKEN_IMAGES = """() => Array.from(document.images)
     .map(img => img.getAttribute('src'))"""
 
 
+def axe_violations(page):
+    """Serious and critical axe-core violations of the loaded page."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [f"axe {v['impact']}: {v['id']} ({v['help']}) at "
+            + ", ".join(str(node["target"]) for node in v["nodes"][:3])
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_page_loads_cleanly(browser, base_url, path):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -113,6 +185,7 @@ def test_page_loads_cleanly(browser, base_url, path):
     problems = list(watcher.problems)
     problems += [f"raw TeX: {t!r}" for t in page.evaluate(RAW_MATH)]
     problems += [f"image did not load: {src}" for src in page.evaluate(BROKEN_IMAGES)]
+    problems += axe_violations(page)
     if "/" not in path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / path.replace(".html", ".png")), full_page=True)
@@ -132,13 +205,125 @@ def test_chapters_render_math_and_figures(browser, base_url):
     page.close()
 
 
-def test_search_finds_softmax(browser, base_url):
+@pytest.mark.parametrize("term", KEY_TERMS)
+def test_search_puts_the_chapter_of_a_key_term_first(browser, base_url, term):
+    chapter = KEY_TERMS[term]
+    assert (HTML / f"{chapter}.html").is_file(), f"no chapter {chapter} in the book"
     page = browser.new_page()
-    page.goto(base_url + "search.html?q=softmax", wait_until="networkidle")
+    page.goto(base_url + f"search.html?q={term}", wait_until="networkidle")
     results = page.locator("#search-results li a")
     results.first.wait_for(timeout=15_000)
     hrefs = [results.nth(i).get_attribute("href") for i in range(results.count())]
-    assert any("simplified-self-attention" in h for h in hrefs), hrefs
+    assert hrefs[0].split("#")[0].endswith(f"{chapter}.html"), (term, hrefs[:5])
+    page.close()
+
+
+def test_there_is_one_search_box(browser, base_url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(base_url + "causal-attention.html", wait_until="networkidle")
+    visible = [el for el in page.locator(
+        "input[type=search], .search-button-field, button.search-button, "
+        "button[aria-label='Search']").all() if el.is_visible()]
+    assert len(visible) == 1, [el.evaluate("e => e.outerHTML.slice(0, 120)") for el in visible]
+    page.close()
+
+
+def test_a_stale_link_lands_on_the_404_page_with_navigation_and_search(browser, base_url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    watcher = PageProblems(page, urlparse(base_url).netloc)
+    stale = base_url + "chapters/attention-v0.html"
+    watcher.expected_404 = stale
+    response = page.goto(stale, wait_until="networkidle")
+    assert response.status == 404
+    assert "Page not found" in page.title()
+    assert not watcher.problems, watcher.problems  # its CSS, JS and images load
+    chapter = page.locator("nav.bd-links a", has_text="Causal attention").first
+    chapter.click()
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("causal-attention.html"), page.url
+    page.goto(stale, wait_until="networkidle")
+    page.keyboard.press("Control+k")  # the theme's search shortcut
+    search = page.locator("#pst-search-dialog input[type=search]")
+    search.fill("softmax")
+    search.press("Enter")
+    page.wait_for_load_state("networkidle")
+    assert "search.html" in page.url and response.status == 404
+    page.locator("#search-results li a").first.wait_for(timeout=15_000)
+    page.close()
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links, self.ids = [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+        if tag in ("img", "script") and attrs.get("src"):
+            self.links.append(attrs["src"])
+        if tag == "link" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+@functools.cache
+def _parse(path):
+    parser = _Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_every_link_resolves_in_the_book_or_goes_to_an_allowed_site():
+    repository, _ = hosting.repository()
+    problems = []
+    for name in PAGES:
+        if name == "404.html":  # absolute links below the hosted prefix: see the 404 test
+            continue
+        page = HTML / name
+        for link in _parse(page).links:
+            parsed = urlparse(link)
+            if parsed.scheme in ("mailto", "data", "javascript"):
+                continue
+            if parsed.scheme in ("http", "https"):
+                allowed = parsed.hostname in ALLOWED_SITES or (
+                    repository and link.startswith(repository))
+                if not allowed:
+                    problems.append(f"{name}: outside link to {link}")
+                continue
+            target = page if not parsed.path else (page.parent / unquote(parsed.path))
+            target = target.resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file() or HTML not in (target, *target.parents):
+                problems.append(f"{name}: broken link {link}")
+            elif parsed.fragment and target.suffix == ".html" and \
+                    unquote(parsed.fragment) not in _parse(target).ids:
+                problems.append(f"{name}: no anchor #{parsed.fragment} in {link}")
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_every_chapter_offers_its_executed_notebook(browser, base_url):
+    import json
+
+    sources = {p: HTML / "_sources" / p.replace(".html", ".md") for p in PAGES}
+    chapters = [p for p, source in sources.items()
+                if source.is_file() and "file_format: mystnb" in source.read_text()]
+    assert len(chapters) >= 8
+    for name in chapters:
+        notebook = HTML / "_sources" / name.replace(".html", ".ipynb")
+        assert notebook.is_file(), name
+        cells = json.loads(notebook.read_text())["cells"]
+        assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), name
+        assert "_sources/" + notebook.name in (HTML / name).read_text(encoding="utf-8"), name
+    page = browser.new_page()
+    page.goto(base_url + chapters[0], wait_until="networkidle")
+    page.locator(".dropdown-download-buttons button").first.click()
+    link = page.locator("a.btn", has_text=".ipynb")
+    assert link.is_visible()
+    assert urljoin(page.url, link.get_attribute("href")).endswith(".ipynb")
     page.close()
 
 
