@@ -128,8 +128,13 @@ def test_without_positions_the_model_reads_a_set():
 
 
 def test_model_shapes_and_length_limit():
-    model = OrderModel(num_symbols=7, scheme="learned", max_len=8)
-    assert model(torch.randint(0, 7, (2, 8))).shape == (2, 8, 7)
+    model = OrderModel(num_symbols=7, scheme="learned", max_len=8, num_layers=2)
+    tokens = torch.randint(0, 7, (2, 8))
+    assert model(tokens).shape == (2, 8, 7)
+    logits, weights = model(tokens, need_weights=True)
+    torch.testing.assert_close(logits, model(tokens))
+    assert len(weights) == 2 and weights[1].shape == (2, 4, 8, 8)
+    assert (weights[0].triu(1) == 0).all()  # causal
     with pytest.raises(ValueError, match="max_len=8"):
         model(torch.randint(0, 7, (2, 9)))
 

@@ -62,7 +62,8 @@ def copy_back_batch(generator, batch_size=64, min_len=4, max_len=8, num_symbols=
     num_symbols : int
         Symbols are ``0 .. num_symbols - 1``.
     lag : int
-    split : {"train", "test"}
+    split : str
+        ``"train"`` or ``"test"``: the side of :func:`held_out` to draw from.
 
     Returns
     -------
@@ -242,8 +243,10 @@ class OrderModel(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_symbols)
 
-    def forward(self, tokens):
-        """``tokens (batch, num_tokens)`` -> logits ``(batch, num_tokens, num_symbols)``."""
+    def forward(self, tokens, need_weights=False):
+        """``tokens (batch, num_tokens)`` -> logits ``(batch, num_tokens, num_symbols)``;
+        with ``need_weights``, also a list of the attention weights of every layer,
+        each ``(batch, num_heads, num_tokens, num_tokens)``."""
         if tokens.dim() != 2 or tokens.shape[1] > self.max_len:
             raise ValueError(f"expected tokens of shape (batch, num_tokens) with num_tokens <= "
                              f"max_len={self.max_len}, got {tuple(tokens.shape)}")
@@ -253,10 +256,14 @@ class OrderModel(nn.Module):
             x = x + self.pos_embed.weight[:n]
         elif self.scheme == "sinusoidal":
             x = x + self.pe[:n]
+        weights = []
         for layer in self.layers:
-            x = x + layer["attn"](layer["norm1"](x))
+            attn_out, w = layer["attn"](layer["norm1"](x), need_weights=True)
+            x = x + attn_out
             x = x + layer["ff"](layer["norm2"](x))
-        return self.head(self.norm(x))  # (batch, num_tokens, num_symbols)
+            weights.append(w)
+        logits = self.head(self.norm(x))  # (batch, num_tokens, num_symbols)
+        return (logits, weights) if need_weights else logits
 
 
 def token_loss(model, batch):
