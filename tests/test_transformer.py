@@ -217,6 +217,16 @@ def test_gpt_equals_a_stack_of_torch_encoder_layers():
     torch.testing.assert_close(gpt(tokens), expected, atol=1e-5, rtol=1e-5)
 
 
+def test_gpt_need_weights_gives_causal_weights_of_every_block():
+    gpt = small_gpt()
+    tokens = torch.randint(0, 17, (2, 9))
+    logits, weights = gpt(tokens, need_weights=True)
+    torch.testing.assert_close(logits, gpt(tokens), atol=1e-5, rtol=1e-5)
+    assert len(weights) == 3 and weights[0].shape == (2, 4, 9, 9)
+    assert all(w.triu(1).abs().max() == 0 for w in weights)
+    torch.testing.assert_close(weights[-1].sum(-1), torch.ones(2, 4, 9))
+
+
 def test_gpt_tied_and_untied_heads():
     tied, untied = small_gpt(), small_gpt(tie_weights=False)
     assert tied.head.weight is tied.token_embedding.weight

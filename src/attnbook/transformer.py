@@ -140,7 +140,7 @@ class TransformerEncoderBlock(nn.Module):
 
     @torch.no_grad()
     def to_torch(self):
-        """The same function as a :class:`torch.nn.TransformerEncoderLayer`.
+        """The same function as a ``torch.nn.TransformerEncoderLayer``.
 
         Call the copy with ``batch_first`` tensors and PyTorch's mask polarity
         (``True`` = may *not* attend): ``src_key_padding_mask=~padding_mask(...)``,
@@ -206,7 +206,7 @@ class TransformerDecoderBlock(nn.Module):
     and values from ``memory``, the encoder's output. Pre-norm
     (``norm_first=True``) normalises the input of each sublayer (not the
     memory); post-norm (``norm_first=False``) normalises after each addition, as
-    :class:`torch.nn.TransformerDecoderLayer` does.
+    ``torch.nn.TransformerDecoderLayer`` does.
 
     Parameters
     ----------
@@ -269,7 +269,7 @@ class TransformerDecoderBlock(nn.Module):
 
     @torch.no_grad()
     def to_torch(self):
-        """The same function as a :class:`torch.nn.TransformerDecoderLayer`.
+        """The same function as a ``torch.nn.TransformerDecoderLayer``.
 
         Call the copy with ``batch_first`` tensors and PyTorch's mask polarity
         (``True`` = may *not* attend): ``tgt_mask=~causal_mask(n)``,
@@ -452,7 +452,7 @@ class GPTModel(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, token_ids, caches=None):
+    def forward(self, token_ids, caches=None, need_weights=False):
         """Next-token logits for every position of ``token_ids``.
 
         Parameters
@@ -461,10 +461,14 @@ class GPTModel(nn.Module):
         caches : list of attnbook.KVCache, optional
             One per block. The tokens then continue the cached ones: their
             positions start at ``len(caches[0])``.
+        need_weights : bool
+            Also return the attention weights of every block.
 
         Returns
         -------
-        torch.Tensor of shape (batch, num_tokens, vocab_size)
+        logits : torch.Tensor of shape (batch, num_tokens, vocab_size)
+        attn_weights : list of torch.Tensor of shape (batch, num_heads, num_tokens, num_kv)
+            One per block, first block first; only if ``need_weights``.
         """
         start = 0 if caches is None else len(caches[0])
         if token_ids.dim() != 2 or token_ids.is_floating_point():
@@ -476,9 +480,14 @@ class GPTModel(nn.Module):
         positions = torch.arange(start, start + token_ids.shape[1], device=token_ids.device)
         x = self.token_embedding(token_ids) + self.position_embedding(positions)
         x = self.dropout(x)  # (batch, num_tokens, d_model)
+        attn_weights = []
         for i, block in enumerate(self.blocks):
-            x = block(x, cache=None if caches is None else caches[i])
-        return self.head(self.final_norm(x))  # (batch, num_tokens, vocab_size)
+            x = block(x, need_weights=need_weights, cache=None if caches is None else caches[i])
+            if need_weights:
+                x, weights = x
+                attn_weights.append(weights)
+        logits = self.head(self.final_norm(x))  # (batch, num_tokens, vocab_size)
+        return (logits, attn_weights) if need_weights else logits
 
     @torch.no_grad()
     def generate(self, token_ids, max_new_tokens, use_cache=True):

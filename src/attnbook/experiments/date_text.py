@@ -39,7 +39,7 @@ class DateTextDataset(HeldOutSplitMixin):
     dates : list of tuple of int
         ``(year, month, day)`` of every line.
     vocab : tuple of str
-        The tokens; id 0 is ``<pad>`` (:data:`attnbook.experiments.PAD_ID`).
+        The tokens; id 0 is ``<pad>`` (``PAD_ID``).
     tokens : torch.Tensor of shape (num_dates, max_len)
         The ids of every line, right-padded with ``PAD_ID``.
     prompt_length : int
@@ -103,8 +103,9 @@ def language_model_loss(model, batch):
     model : torch.nn.Module
         Maps ids ``(batch, num_tokens)`` to logits ``(batch, num_tokens, vocab_size)``,
         such as :class:`attnbook.GPTModel`.
-    batch : tuple of one torch.Tensor of shape (batch, num_tokens)
-        What :meth:`DateTextDataset.batch` returns.
+    batch : tuple
+        One tensor of token ids of shape ``(batch, num_tokens)``, as the ``batch``
+        method of :class:`DateTextDataset` returns it.
 
     Returns
     -------
