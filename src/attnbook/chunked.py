@@ -47,8 +47,9 @@ def _attend_block(query, key, value, first_query, chunk_size):
         m_new = torch.maximum(m, scores.detach().amax(dim=-1, keepdim=True))
         p = scores.sub_(m_new).exp_()  # (..., block, chunk), in place: no new matrix
         rescale = torch.exp(m - m_new)  # (..., block, 1)
-        total = total * rescale + p.sum(dim=-1, keepdim=True)
-        acc = acc * rescale + p @ value[..., chunk, :]  # (..., block, d_v)
+        # total * rescale + p.sum(-1) and acc * rescale + p @ v, each in one pass
+        total = torch.addcmul(p.sum(dim=-1, keepdim=True), total, rescale)
+        acc = torch.addcmul(p @ value[..., chunk, :], acc, rescale)  # (..., block, d_v)
         m = m_new
     # the largest score contributes exp(0) = 1, so total >= 1 unless there are no
     # keys at all; then the output is zero, as in PyTorch
