@@ -18,8 +18,8 @@ class Seq2Seq(nn.Module):
     Without attention (``attention=False``) the decoder sees the source only
     through :math:`s_0`, a single vector of size ``d_hidden`` whatever the
     length of the source (the bottleneck of :cite:t:`sutskever2014` and
-    :cite:t:`cho2014`): :math:`s_i = \mathrm{GRU}(E y_{i-1}, s_{i-1})`,
-    logits :math:`W_o s_i`.
+    :cite:t:`cho2014`): :math:`s_i = \mathrm{GRU}(y_{i-1} E, s_{i-1})`,
+    logits :math:`s_i W_o`.
 
     With attention, :class:`attnbook.AdditiveAttention` scores a query against
     all encoder states :math:`h_j` (keys and values) and returns the context
@@ -28,16 +28,16 @@ class Seq2Seq(nn.Module):
 
     - ``"luong"`` (the default): the query is the decoder's *new* state and
       the context enters only the output layer, as in :cite:t:`luong2015`:
-      :math:`s_i = \mathrm{GRU}(E y_{i-1}, s_{i-1})`,
-      :math:`c_i = \mathrm{attn}(s_i, h)`, logits :math:`W_o [s_i; c_i]`.
+      :math:`s_i = \mathrm{GRU}(y_{i-1} E, s_{i-1})`,
+      :math:`c_i = \mathrm{attn}(s_i, h)`, logits :math:`[s_i; c_i] W_o`.
       Teacher forcing runs the decoder over the whole target in one call.
     - ``"bahdanau"``: the query is the *previous* state and the context is
       part of the GRU's input, as in :cite:t:`bahdanau2014`:
       :math:`c_i = \mathrm{attn}(s_{i-1}, h)`,
-      :math:`s_i = \mathrm{GRU}([E y_{i-1}; c_i], s_{i-1})`, logits
-      :math:`W_o [s_i; c_i]`. The decoder steps one token at a time
+      :math:`s_i = \mathrm{GRU}([y_{i-1} E; c_i], s_{i-1})`, logits
+      :math:`[s_i; c_i] W_o`. The decoder steps one token at a time
       (:class:`torch.nn.GRUCell`). Bahdanau et al. also start from
-      :math:`\tanh(W_s \overleftarrow{h}_1)` and add :math:`E y_{i-1}` and a
+      :math:`\tanh(\overleftarrow{h}_1 W_s)` and add :math:`y_{i-1} E` and a
       maxout layer to the readout; this model keeps the readout linear.
 
     Parameters
@@ -55,8 +55,9 @@ class Seq2Seq(nn.Module):
         Hidden size of the additive scoring network.
     bos_id : int
         Target token that starts decoding.
-    placement : {"luong", "bahdanau"}
-        Where attention sits in the decoder (ignored without attention).
+    placement : str
+        Where attention sits in the decoder, ``"luong"`` or ``"bahdanau"`` (see
+        above); ignored without attention.
 
     Attributes
     ----------
