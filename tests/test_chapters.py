@@ -1,0 +1,46 @@
+"""The chapters' sources follow the book's rules (DESIGN.md, "How the book makes claims").
+
+A chapter is downloaded as the notebook the build ran, without its ``remove-cell``
+cells: so its visible cells must not need MyST-NB, and every figure cell must carry a
+caption, a name and alt text.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+CHAPTERS = sorted(p for p in DOCS.glob("*.md") if "file_format: mystnb" in p.read_text())
+CELL = re.compile(r"```\{code-cell\}[^\n]*\n(.*?)```", re.S)
+
+
+def cells(path):
+    """``(options, source)`` of every code cell; options are the cell's YAML/colon header."""
+    for block in CELL.findall(path.read_text(encoding="utf-8")):
+        lines = block.splitlines()
+        if lines and lines[0] == "---":
+            end = lines.index("---", 1)
+            yield "\n".join(lines[1:end]), "\n".join(lines[end + 1:])
+        else:
+            header = [line for line in lines if line.startswith(":")]
+            yield "\n".join(header), "\n".join(lines[len(header):])
+
+
+def test_there_are_chapters():
+    assert len(CHAPTERS) >= 8
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_visible_cells_do_not_need_myst_nb(path):
+    visible = [source for options, source in cells(path) if "remove-cell" not in options]
+    offending = [s.splitlines()[0] for s in visible if re.search(r"\bmyst_nb\b|\bglue\(", s)]
+    assert not offending, f"{path.name}: visible cells that need MyST-NB: {offending}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_figure_cells_have_caption_name_and_alt_text(path):
+    for options, _ in cells(path):
+        if "figure:" in options:
+            for key in ("caption:", "name:", "alt:"):
+                assert key in options, f"{path.name}: figure cell without {key}\n{options}"
