@@ -55,8 +55,9 @@ def padding_mask(lengths, num_tokens):
 
     Parameters
     ----------
-    lengths : torch.Tensor of shape (batch,) and an integer dtype
-        The number of real tokens of each sequence, ``0 <= lengths <= num_tokens``.
+    lengths : torch.Tensor of shape (batch,)
+        The number of real tokens of each sequence (an integer dtype),
+        ``0 <= lengths <= num_tokens``.
     num_tokens : int
         The padded length.
 

@@ -457,7 +457,8 @@ class GPTModel(nn.Module):
 
         Parameters
         ----------
-        token_ids : torch.Tensor of shape (batch, num_tokens) and an integer dtype
+        token_ids : torch.Tensor of shape (batch, num_tokens)
+            Token ids (an integer dtype).
         caches : list of attnbook.KVCache, optional
             One per block. The tokens then continue the cached ones: their
             positions start at ``len(caches[0])``.
