@@ -46,6 +46,25 @@ def test_curves_one_line_per_series_with_log_axes():
     assert ax.get_xlabel() == "d_k"
 
 
+def test_curves_differ_by_marker_and_colour_blind_safe_colour():
+    from matplotlib.colors import to_hex
+
+    from attnbook.plotting import SERIES_COLORS, plot_curves, plot_seed_curves
+
+    curves = {name: [1.0, 2.0, 3.0] for name in "abcdef"}
+    fig = plot_curves([1, 2, 3], curves)
+    lines = fig.axes[0].get_lines()
+    assert len({line.get_marker() for line in lines}) == len(lines)
+    assert len({to_hex(line.get_color()) for line in lines}) == len(lines)
+    assert {to_hex(line.get_color()) for line in lines} <= set(SERIES_COLORS)
+    assert not {"#2ca02c", "#d62728"} & {to_hex(line.get_color()) for line in lines}
+    plot_curves([1, 2, 3], {"g": [1, 1, 1]}, ax=fig.axes[0])  # continues, no repeat
+    assert fig.axes[0].get_lines()[-1].get_marker() not in {line.get_marker() for line in lines}
+    fig = plot_seed_curves([1, 2], {name: [[0.1, 0.2]] for name in "abc"})
+    seed_lines = fig.axes[0].get_lines()
+    assert len({(line.get_marker(), to_hex(line.get_color())) for line in seed_lines}) == 3
+
+
 def test_curves_reject_mismatched_lengths():
     from attnbook.plotting import plot_curves
 

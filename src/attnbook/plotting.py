@@ -4,6 +4,17 @@ the :class:`matplotlib.figure.Figure`, and touches no global state (no pyplot)."
 import numpy as np
 from matplotlib.figure import Figure
 
+# Okabe and Ito's colour-blind-safe palette (black is kept for baselines), with one
+# marker per series as well, so that no two lines differ by their colour alone.
+SERIES_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#999999")
+SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def _series_style(index):
+    """Colour and marker of the ``index``-th series of a line plot."""
+    return (SERIES_COLORS[index % len(SERIES_COLORS)],
+            SERIES_MARKERS[index % len(SERIES_MARKERS)])
+
 
 def _axes(ax, figsize):
     if ax is not None:
@@ -102,7 +113,8 @@ def plot_curves(x, curves, *, ax=None, xlabel=None, ylabel=None, title=None, log
     logx, logy : bool
         Logarithmic axes (base 2 for x, 10 for y).
     markers : bool
-        Mark every data point.
+        Mark every data point, with a different marker for each series (colours
+        come from a colour-blind-safe palette).
 
     Returns
     -------
@@ -117,11 +129,14 @@ def plot_curves(x, curves, *, ax=None, xlabel=None, ylabel=None, title=None, log
     """
     x = _to_numpy(x)
     ax = _axes(ax, figsize=(6.0, 3.6))
-    for label, y in curves.items():
+    first = len(ax.get_lines())  # a second call on the same axes continues the styles
+    for index, (label, y) in enumerate(curves.items(), start=first):
         y = _to_numpy(y)
         if y.shape != x.shape:
             raise ValueError(f"curve {label!r} has shape {y.shape}, expected {x.shape} like x")
-        ax.plot(x, y, marker="o" if markers else None, markersize=4, label=label)
+        color, marker = _series_style(index)
+        ax.plot(x, y, color=color, marker=marker if markers else None, markersize=4,
+                label=label)
     if logx:
         ax.set_xscale("log", base=2)
     if logy:
@@ -599,12 +614,13 @@ def plot_seed_curves(x, runs, *, ax=None, baseline=None, baseline_label="baselin
     """
     x = _to_numpy(x).astype(float)
     ax = _axes(ax, figsize=(6.4, 3.8))
-    for label, values in runs.items():
+    for index, (label, values) in enumerate(runs.items(), start=len(ax.get_lines())):
         values = _to_numpy(values).astype(float)
         if values.ndim != 2 or values.shape[1] != len(x):
             raise ValueError(f"runs[{label!r}] has shape {values.shape}, expected "
                              f"(num_seeds, {len(x)})")
-        (line,) = ax.plot(x, values.mean(axis=0), marker="o", markersize=4,
+        color, marker = _series_style(index)
+        (line,) = ax.plot(x, values.mean(axis=0), color=color, marker=marker, markersize=4,
                           label=f"{label} ({values.shape[0]} seeds)")
         ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=line.get_color(),
                         alpha=0.2, linewidth=0)
