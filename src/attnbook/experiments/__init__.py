@@ -28,7 +28,7 @@ from .speech import SOUND_CLASSES, SoundClassifier, SoundDataset, spectrogram
 from .summarize import DocumentDataset, SalienceModel, classification_loss
 from .tasks import BOS_ID, PAD_ID, lag_copy_batch, reverse_batch
 from .training import TrainingResult, train
-from .vision import SHAPE_CLASSES, ShapesDataset, VisionTransformer
+from .vision import SHAPE_CLASSES, ShapesDataset, VisionTransformer, attention_rollout
 
 __all__ = [
     "BOS_ID",
@@ -51,6 +51,7 @@ __all__ = [
     "TrainingResult",
     "VisionTransformer",
     "WordVocabulary",
+    "attention_rollout",
     "classification_loss",
     "copy_back_batch",
     "date_to_words",
