@@ -201,7 +201,20 @@ def _offer_executed_notebook(app, pagename, templatename, context, doctree):
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+def _accessible_citations(app, pagename, templatename, context, doctree):
+    """Give bibliography entries the ARIA role their list expects.
+
+    Docutils writes the bibliography as ``<div role="list">`` of
+    ``<div role="doc-biblioentry">``; DPUB-ARIA deprecated that role, so axe-core
+    finds a list without list items (a critical violation). ``listitem`` is the role
+    doc-biblioentry was a kind of.
+    """
+    if "body" in context:
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+
+
 def setup(app):
+    app.connect("html-page-context", _accessible_citations)
     # before the theme's header buttons (priority 501) read ipynb_source
     app.connect("html-page-context", _offer_executed_notebook, priority=500)
     # sphinx-mathjax-offline only sets mathjax_path and copies files once the build has
