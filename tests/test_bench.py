@@ -3,6 +3,7 @@
 Nothing here asserts on a timing; only on what is checked, reported and written.
 """
 
+import dataclasses
 import json
 
 import pytest
@@ -180,3 +181,12 @@ def test_cuda_without_a_device_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit):
         bench.main(["--device", "cuda"])
+
+
+def test_only_runs_the_named_groups(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "default_cases", lambda quick, device: [
+        toy_case(), dataclasses.replace(toy_case(wrong=no_causal_mask), group="other")])
+    assert bench.main(["--only", "toy"]) == 0  # the disagreeing case did not run
+    assert "toy" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main(["--only", "nonexistent"])

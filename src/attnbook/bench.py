@@ -572,6 +572,8 @@ def main(argv=None):
     parser.add_argument("--json", metavar="PATH", help="also write machine and rows as JSON")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--repeats", type=int, help="timed calls per implementation")
+    parser.add_argument("--only", action="append", metavar="GROUP",
+                        help="run only this group of cases (repeatable), e.g. 'MHA forward'")
     args = parser.parse_args(argv)
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
@@ -583,7 +585,14 @@ def main(argv=None):
 
     machine = machine_info(args.device)
     started = time.perf_counter()
-    rows = run(args.quick, args.device, args.repeats, progress=progress)
+    cases = default_cases(args.quick, args.device)
+    if args.only:
+        unknown = set(args.only) - {case.group for case in cases}
+        if unknown:
+            parser.error(f"--only: no group {sorted(unknown)}; the groups are "
+                         f"{sorted({case.group for case in cases})}")
+        cases = [case for case in cases if case.group in args.only]
+    rows = run(args.quick, args.device, args.repeats, cases=cases, progress=progress)
     if show:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     machine["seconds"] = round(time.perf_counter() - started, 1)
