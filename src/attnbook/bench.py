@@ -61,7 +61,8 @@ class Case:
         The implementation the others are divided by (the fused kernel).
     repeats : int
         Timed calls per implementation, after one untimed call that checks the output;
-        more (up to 100) where that many would take less than ``min_seconds``.
+        more (up to 100) where that many would take less than ``min_seconds``. The
+        calls are made in rounds, one call of each implementation per round.
     min_seconds : float
         The least time spent timing each implementation (short calls are noisy).
     atol, rtol : float
@@ -442,10 +443,10 @@ def _run_case(case, device, repeats, progress):
         order.insert(0, reference)
     else:
         ref_out = reference()
-    rows = {}
-    for name in order:
+    rows, counts = {}, {}
+    for name in order:  # check each implementation (and warm it up)
         fn = implementations[name]
-        progress(f"{case.group} [{case.shape}]: {name}")
+        progress(f"{case.group} [{case.shape}]: checking {name}")
         row = dict(group=case.group, implementation=name, shape=case.shape,
                    params=dict(case.params), baseline=case.baseline, status="ok",
                    max_abs_error=None, median_s=None, min_s=None, max_s=None, repeats=0,
@@ -464,11 +465,19 @@ def _run_case(case, device, repeats, progress):
             row["status"] = "disagrees"
             continue
         del out
-        count = repeats or max(case.repeats,
-                               min(100, math.ceil(case.min_seconds / max(seconds, 1e-6))))
-        times = [_time_once(fn, device)[0] for _ in range(count)]
-        row.update(median_s=statistics.median(times), min_s=min(times), max_s=max(times),
-                   repeats=len(times))
+        counts[name] = repeats or max(
+            case.repeats, min(100, math.ceil(case.min_seconds / max(seconds, 1e-6))))
+    # timed in rounds, each implementation once per round (in alternating order), so
+    # that a burst of load from elsewhere on the machine hits them all alike
+    times = {name: [] for name in counts}
+    for round_ in range(max(counts.values(), default=0)):
+        progress(f"{case.group} [{case.shape}]: round {round_ + 1}")
+        for name in (list(counts) if round_ % 2 == 0 else list(counts)[::-1]):
+            if len(times[name]) < counts[name]:
+                times[name].append(_time_once(implementations[name], device)[0])
+    for name, t in times.items():
+        rows[name].update(median_s=statistics.median(t), min_s=min(t), max_s=max(t),
+                          repeats=len(t))
     base = rows.get(case.baseline)
     for row in rows.values():
         if base and base["median_s"] and row["median_s"]:
