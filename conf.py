@@ -80,7 +80,9 @@ def _source_hash():
 
 
 attnbook_source_hash = _source_hash()
-_cache_root = ROOT / "_build" / ".jupyter_cache"
+# ATTNBOOK_CACHE_ROOT moves the cache, e.g. beside a second output folder, so that two
+# builds of different package sources do not drop each other's cache.
+_cache_root = Path(os.environ.get("ATTNBOOK_CACHE_ROOT", ROOT / "_build" / ".jupyter_cache"))
 nb_execution_cache_path = str(_cache_root / attnbook_source_hash)
 if _cache_root.is_dir():  # drop caches of older package sources
     for stale in _cache_root.iterdir():
