@@ -54,7 +54,7 @@ GLUE = re.compile(r"glue\(\s*[\"']([^\"']+)[\"']\s*,\s*([^\n]*)")
 # Chapters whose bounds still glue plainly rounded numbers (issue 15): each leaves this
 # list once its bounds go through attnbook.experiments.claims (strict xfail tells when).
 UNSAFE_BOUNDS = {
-    "applications", "causal-attention",
+    "applications",
     "where-is-position", "why-attention",
 }
 
