@@ -17,7 +17,7 @@ from attnbook import (
     scaled_dot_product_attention,
     sinusoidal_positions,
 )
-from attnbook.positions import alibi_slopes, rope_angles
+from attnbook.positions import alibi_slopes, rope_angles, t5_relative_buckets
 
 # --- sinusoidal --------------------------------------------------------------------
 
@@ -209,3 +209,49 @@ def test_alibi_as_float_mask_matches_torch_kernel_and_masks_the_future():
 def test_alibi_rejects_bad_sizes(args):
     with pytest.raises(ValueError, match="must be an integer"):
         alibi_bias(*args)
+
+
+# -- T5's relative-position buckets --------------------------------------------------
+
+
+def test_t5_buckets_by_hand():
+    # decoder (one direction), 32 buckets up to distance 128: distances 0..15 exact,
+    # then 16 + floor(16 * log(d / 16) / log(8)), and 31 from distance 128 on
+    row = t5_relative_buckets(300)[-1]              # the last query: distance = 299 - j
+    for distance, bucket in [(0, 0), (1, 1), (15, 15), (16, 16), (31, 21), (32, 21),
+                             (63, 26), (64, 26), (127, 31), (128, 31), (299, 31)]:
+        assert row[299 - distance] == bucket, distance
+    assert (t5_relative_buckets(5)[0, 1:] == 0).all()      # future keys share bucket 0
+
+
+def test_t5_buckets_bidirectional_by_hand():
+    # encoder: 16 buckets per direction (8 exact); keys after the query from 16 on
+    buckets = t5_relative_buckets(1, 40, bidirectional=True)[0]
+    assert buckets[:8].tolist() == [0, *range(17, 24)]
+    # distance 20: 8 + floor(8 * log(20 / 8) / log(128 / 8)) = 8 + floor(2.64) = 10
+    assert buckets[8] == 16 + 8 and buckets[20] == 16 + 10
+    left = t5_relative_buckets(40, 1, bidirectional=True)[:, 0]
+    assert left[:8].tolist() == list(range(8)) and left.max() < 16
+
+
+@given(st.integers(1, 40), st.integers(1, 40), st.sampled_from([8, 16, 32]),
+       st.sampled_from([20, 64, 128]), st.booleans())
+def test_t5_buckets_match_the_numpy_twin(n_q, n_k, num_buckets, max_distance, bidirectional):
+    torch_buckets = t5_relative_buckets(n_q, n_k, num_buckets, max_distance, bidirectional)
+    assert torch_buckets.shape == (n_q, n_k) and torch_buckets.dtype == torch.int64
+    np.testing.assert_array_equal(
+        torch_buckets.numpy(),
+        reference.t5_relative_buckets(n_q, n_k, num_buckets, max_distance, bidirectional))
+    assert 0 <= torch_buckets.min() and torch_buckets.max() < num_buckets
+
+
+def test_t5_buckets_grow_with_distance():
+    row = t5_relative_buckets(500)[-1].flip(0)      # distance 0, 1, 2, ...
+    assert (row[1:] >= row[:-1]).all()
+
+
+def test_t5_buckets_reject_bad_arguments():
+    with pytest.raises(ValueError, match="num_queries"):
+        t5_relative_buckets(0)
+    with pytest.raises(ValueError, match="max_distance"):
+        t5_relative_buckets(4, num_buckets=32, max_distance=16)

@@ -230,3 +230,71 @@ def alibi_bias(num_heads, num_tokens, causal=True):
     if causal:
         bias = bias.masked_fill(j > i, -math.inf)
     return bias
+
+
+def t5_relative_buckets(num_queries, num_keys=None, num_buckets=32, max_distance=128,
+                        bidirectional=False):
+    r"""T5's relative-position buckets: which learned bias each query–key pair uses.
+
+    T5 (Raffel et al., 2020) adds to every score a learned scalar per head, looked
+    up by the *bucket* of the offset ``j - i`` between key ``j`` and query ``i``:
+    small distances get a bucket each, larger ones share logarithmically wider
+    buckets, and every distance from ``max_distance`` on shares the last one.
+    With ``bidirectional`` (T5's encoder) half of the buckets are for keys
+    after the query; otherwise (its decoder) keys after the query share bucket 0
+    with the query itself (the causal mask hides them anyway). The same rule as
+    ``_relative_position_bucket`` in T5's reference code.
+
+    Parameters
+    ----------
+    num_queries : int
+    num_keys : int, optional
+        Default ``num_queries``.
+    num_buckets : int
+        Buckets in all (both directions, when ``bidirectional``); at least 2
+        (4 when ``bidirectional``).
+    max_distance : int
+        Distances from here on share the last bucket; above the exact range.
+    bidirectional : bool
+
+    Returns
+    -------
+    torch.Tensor of shape (num_queries, num_keys) and dtype torch.int64
+        The bucket of each pair: index a learned ``(num_buckets, num_heads)`` table
+        with it to get the bias, ``table[buckets].permute(2, 0, 1)`` of shape
+        ``(num_heads, num_queries, num_keys)``.
+
+    Raises
+    ------
+    ValueError
+        If a size is not positive, or ``max_distance`` does not exceed the range
+        of exact buckets.
+
+    Examples
+    --------
+    >>> from attnbook.positions import t5_relative_buckets
+    >>> t5_relative_buckets(200)[-1, [199, 198, 184, 183, 168, 136, 72, 0]].tolist()
+    [0, 1, 15, 16, 21, 26, 31, 31]
+    """
+    num_keys = num_queries if num_keys is None else num_keys
+    _check_size("num_queries", num_queries)
+    _check_size("num_keys", num_keys)
+    per_direction = num_buckets // 2 if bidirectional else num_buckets
+    max_exact = per_direction // 2
+    if max_exact < 1 or max_distance <= max_exact:
+        raise ValueError(f"expected num_buckets >= {4 if bidirectional else 2} and max_distance "
+                         f"> num_buckets // {4 if bidirectional else 2}, got "
+                         f"num_buckets={num_buckets}, max_distance={max_distance}")
+    offset = torch.arange(num_keys)[None, :] - torch.arange(num_queries)[:, None]  # j - i
+    if bidirectional:
+        buckets = (offset > 0).long() * per_direction
+        distance = offset.abs()
+    else:
+        buckets = torch.zeros_like(offset)
+        distance = (-offset).clamp(min=0)
+    # log-spaced buckets for max_exact <= distance < max_distance (clamp: log of 0 unused)
+    log_ratio = (torch.log(distance.clamp(min=1).float() / max_exact)
+                 / math.log(max_distance / max_exact))
+    large = max_exact + (log_ratio * (per_direction - max_exact)).long()
+    large = large.clamp(max=per_direction - 1)
+    return buckets + torch.where(distance < max_exact, distance, large)

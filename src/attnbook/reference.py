@@ -8,6 +8,8 @@ arithmetic step by step. Weight matrices are given in the orientation of the
 equations, ``(d_in, d_out)``, so that a projection is ``x @ W``.
 """
 
+import math
+
 import numpy as np
 
 
@@ -308,6 +310,46 @@ def alibi_bias(num_heads, num_tokens, causal=True):
                 else:
                     bias[h, i, j] = -np.inf if causal else -slope * (j - i)
     return bias
+
+
+def t5_relative_buckets(num_queries, num_keys=None, num_buckets=32, max_distance=128,
+                        bidirectional=False):
+    """Twin of :func:`attnbook.positions.t5_relative_buckets`, one pair at a time.
+
+    Parameters
+    ----------
+    num_queries : int
+    num_keys : int, optional
+    num_buckets, max_distance : int
+    bidirectional : bool
+
+    Returns
+    -------
+    numpy.ndarray of shape (num_queries, num_keys) and dtype numpy.int64
+    """
+    num_keys = num_queries if num_keys is None else num_keys
+    per_direction = num_buckets // 2 if bidirectional else num_buckets
+    max_exact = per_direction // 2
+    buckets = np.zeros((num_queries, num_keys), dtype=np.int64)
+    for i in range(num_queries):
+        for j in range(num_keys):
+            offset, bucket = j - i, 0
+            if bidirectional:
+                bucket = per_direction if offset > 0 else 0
+                distance = abs(offset)
+            else:
+                distance = max(-offset, 0)
+            if distance < max_exact:
+                bucket += distance
+            else:
+                # in float32, as T5's code (and the PyTorch version) computes it
+                f32 = np.float32
+                spread = np.log(f32(distance) / f32(max_exact)) / f32(
+                    math.log(max_distance / max_exact))
+                bucket += min(max_exact + int(spread * f32(per_direction - max_exact)),
+                              per_direction - 1)
+            buckets[i, j] = bucket
+    return buckets
 
 
 def online_softmax(x, chunk_size=1):

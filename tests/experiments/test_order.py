@@ -101,11 +101,28 @@ def test_positional_attention_against_explicit_computation(scheme, causal):
     torch.testing.assert_close(out, expected)
 
 
+@pytest.mark.parametrize("causal", [True, False])
+def test_alibi_scale_multiplies_the_slopes(causal):
+    torch.manual_seed(0)
+    scaled = PositionalSelfAttention(d_model=12, num_heads=3, scheme="alibi", causal=causal,
+                                     alibi_scale=2.5)
+    x = torch.randn(2, 5, 12)
+    _, weights = scaled(x, need_weights=True)
+    Wq, Wk, _ = _copy_weights(scaled)
+    q, k = (t.view(2, 5, 3, 4).transpose(1, 2) for t in (x @ Wq.T, x @ Wk.T))
+    scores = q @ k.transpose(-1, -2) / 2.0 + 2.5 * alibi_bias(3, 5, causal=causal)
+    torch.testing.assert_close(weights, torch.softmax(scores, dim=-1))
+    model = OrderModel(10, "alibi", d_model=12, num_heads=3, alibi_scale=0.5)
+    assert all(layer["attn"].alibi_scale == 0.5 for layer in model.layers)
+
+
 def test_positional_attention_rejects_bad_configuration():
     with pytest.raises(ValueError, match="divisible by num_heads"):
         PositionalSelfAttention(10, 3)
     with pytest.raises(ValueError, match="scheme must be one of"):
         PositionalSelfAttention(8, 2, scheme="relative")
+    with pytest.raises(ValueError, match="alibi_scale must be positive"):
+        PositionalSelfAttention(8, 2, scheme="alibi", alibi_scale=0.0)
     with pytest.raises(ValueError, match="scheme must be one of"):
         OrderModel(10, scheme="abs")
 

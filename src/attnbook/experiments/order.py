@@ -138,6 +138,9 @@ class PositionalSelfAttention(nn.Module):
     scheme : str
         One of :data:`SCHEMES`.
     causal : bool
+    alibi_scale : float
+        Multiplies every ALiBi slope (1: the paper's slopes); changes the slopes
+        without changing the number of heads.
 
     Attributes
     ----------
@@ -161,13 +164,15 @@ class PositionalSelfAttention(nn.Module):
     (torch.Size([3, 5, 16]), torch.Size([3, 2, 5, 5]))
     """
 
-    def __init__(self, d_model, num_heads, scheme="none", causal=True):
+    def __init__(self, d_model, num_heads, scheme="none", causal=True, alibi_scale=1.0):
         super().__init__()
         check_divisible(d_model, num_heads)
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        if not alibi_scale > 0:
+            raise ValueError(f"alibi_scale must be positive, got {alibi_scale}")
         self.num_heads, self.head_dim = num_heads, d_model // num_heads
-        self.scheme, self.causal = scheme, causal
+        self.scheme, self.causal, self.alibi_scale = scheme, causal, alibi_scale
         self.W_query = nn.Linear(d_model, d_model, bias=False)
         self.W_key = nn.Linear(d_model, d_model, bias=False)
         self.W_value = nn.Linear(d_model, d_model, bias=False)
@@ -184,7 +189,8 @@ class PositionalSelfAttention(nn.Module):
         if self.scheme == "rope":
             q, k = apply_rope(q), apply_rope(k)
         elif self.scheme == "alibi":
-            mask = alibi_bias(self.num_heads, n, causal=self.causal).to(x.device)
+            mask = self.alibi_scale * alibi_bias(self.num_heads, n, causal=self.causal)
+            mask = mask.to(x.device)
         context_vec, weights = scaled_dot_product_attention(q, k, v, attn_mask=mask)
         out = self.out_proj(context_vec.transpose(1, 2).reshape(b, n, d))  # (b, n, d_model)
         return (out, weights) if need_weights else out
@@ -211,6 +217,8 @@ class OrderModel(nn.Module):
         raise ``ValueError``. A learned row is trained only if some training
         sequence reaches its position.
     causal : bool
+    alibi_scale : float
+        Passed to :class:`PositionalSelfAttention`: multiplies the ALiBi slopes.
 
     Examples
     --------
@@ -223,7 +231,7 @@ class OrderModel(nn.Module):
     """
 
     def __init__(self, num_symbols, scheme="none", d_model=32, num_heads=4, num_layers=1,
-                 max_len=64, causal=True):
+                 max_len=64, causal=True, alibi_scale=1.0):
         super().__init__()
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
@@ -235,7 +243,7 @@ class OrderModel(nn.Module):
             self.register_buffer("pe", sinusoidal_positions(max_len, d_model), persistent=False)
         self.layers = nn.ModuleList(nn.ModuleDict({
             "norm1": nn.LayerNorm(d_model),
-            "attn": PositionalSelfAttention(d_model, num_heads, scheme, causal),
+            "attn": PositionalSelfAttention(d_model, num_heads, scheme, causal, alibi_scale),
             "norm2": nn.LayerNorm(d_model),
             "ff": nn.Sequential(nn.Linear(d_model, 2 * d_model), nn.GELU(),
                                 nn.Linear(2 * d_model, d_model)),
