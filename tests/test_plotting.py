@@ -217,3 +217,29 @@ def test_seed_curves_mean_band_baseline_and_marker():
     assert band[:, 1].min() == 0.2 and band[:, 1].max() == 1.0
     with pytest.raises(ValueError, match=r"expected \(num_seeds, 3\)"):
         plot_seed_curves([1, 2, 3], {"a": [0.1, 0.2, 0.3]})
+
+
+def test_measurements_band_references_and_bad_input():
+    from attnbook.plotting import plot_measurements
+
+    x = [64, 128, 256]
+    fig = plot_measurements(x, {"a": [1.0, 2.0, 4.0], "b": [1.0, 1.0, 1.0]},
+                            ranges={"a": ([0.5, 1.5, 3.0], [1.5, 2.5, 6.0])},
+                            references={"n": [1.0, 2.0, np.nan], "n^2": [1.0, 4.0, 16.0]},
+                            logx=True, logy=True, xlabel="tokens")
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["a", "b", "n", "n^2"]
+    assert lines[2].get_linestyle() == "--" and lines[3].get_linestyle() == ":"
+    assert lines[2].get_marker() in (None, "None", "") and lines[0].get_marker() == "o"
+    assert np.isnan(lines[2].get_ydata()[2])
+    assert len(ax.collections) == 1  # only "a" has a band
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.5 and band[:, 1].max() == 6.0
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and ax.get_xlabel() == "tokens"
+    with pytest.raises(ValueError, match=r"expected \(3,\) like x"):
+        plot_measurements(x, {"a": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="name no curve"):
+        plot_measurements(x, {"a": [1.0, 2.0, 3.0]}, ranges={"z": ([0, 0, 0], [1, 1, 1])})
+    with pytest.raises(ValueError, match="low above high"):
+        plot_measurements(x, {"a": [1.0, 2.0, 3.0]}, ranges={"a": ([2, 0, 0], [1, 1, 1])})

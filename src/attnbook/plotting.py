@@ -636,3 +636,89 @@ def plot_seed_curves(x, runs, *, ax=None, baseline=None, baseline_label="baselin
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return ax.figure
+
+
+REFERENCE_STYLES = (("black", "--"), ("#555555", ":"), ("#555555", "-."))
+
+
+def plot_measurements(x, curves, *, ranges=None, references=None, ax=None, xlabel=None,
+                      ylabel=None, title=None, logx=False, logy=False):
+    """Draw measured series, each with the band its repeated measurements span,
+    beside dashed reference lines (formulas, exact sizes) to read them against.
+
+    Parameters
+    ----------
+    x : sequence of float
+        The shared x values.
+    curves : dict
+        Maps each legend label (a str) to its central values (say, the medians of
+        repeated measurements), a sequence of floats as long as ``x``.
+    ranges : dict, optional
+        Maps labels of ``curves`` to ``(low, high)``, two sequences as long as
+        ``x``: the lowest and the highest measurement at each x, drawn as a band.
+    references : dict, optional
+        Maps legend labels to values as long as ``x`` (NaN where the line should
+        not be drawn), drawn in black and grey with dashes and no markers.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure if None.
+    xlabel, ylabel, title : str, optional
+    logx, logy : bool
+        Logarithmic axes (base 2 for x, 10 for y).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If a series is not as long as ``x``, a range names no curve, or a range's
+        low lies above its high.
+
+    Examples
+    --------
+    >>> from attnbook.plotting import plot_measurements
+    >>> fig = plot_measurements([1, 2, 4], {"time": [1.0, 2.1, 4.3]},
+    ...                         ranges={"time": ([0.9, 2.0, 4.0], [1.2, 2.5, 5.0])},
+    ...                         references={"linear": [1, 2, 4]}, logx=True)
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['time', 'linear']
+    >>> len(fig.axes[0].collections)  # one band
+    1
+    """
+    x = _to_numpy(x).astype(float)
+    ranges, references = ranges or {}, references or {}
+
+    def series(label, y):
+        y = _to_numpy(y).astype(float)
+        if y.shape != x.shape:
+            raise ValueError(f"{label!r} has shape {y.shape}, expected {x.shape} like x")
+        return y
+
+    unknown = set(ranges) - set(curves)
+    if unknown:
+        raise ValueError(f"ranges {sorted(unknown)} name no curve; the curves are {list(curves)}")
+    ax = _axes(ax, figsize=(6.4, 3.8))
+    for index, (label, y) in enumerate(curves.items(), start=len(ax.get_lines())):
+        color, marker = _series_style(index)
+        ax.plot(x, series(label, y), color=color, marker=marker, markersize=4, label=label)
+        if label in ranges:
+            low, high = (series(f"{label} (range)", v) for v in ranges[label])
+            if (low > high).any():
+                raise ValueError(f"range of {label!r}: low above high at x = {x[low > high]}")
+            ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+    for index, (label, y) in enumerate(references.items()):
+        color, linestyle = REFERENCE_STYLES[index % len(REFERENCE_STYLES)]
+        ax.plot(x, series(label, y), color=color, linestyle=linestyle, linewidth=1.2,
+                label=label)
+    if logx:
+        ax.set_xscale("log", base=2)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel(ylabel or "")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax.figure
