@@ -55,7 +55,7 @@ GLUE = re.compile(r"glue\(\s*[\"']([^\"']+)[\"']\s*,\s*([^\n]*)")
 # list once its bounds go through attnbook.experiments.claims (strict xfail tells when).
 UNSAFE_BOUNDS = {
     "applications",
-    "where-is-position", "why-attention",
+    "why-attention",
 }
 
 

@@ -219,7 +219,8 @@ def test_t5_buckets_by_hand():
     # then 16 + floor(16 * log(d / 16) / log(8)), and 31 from distance 128 on
     row = t5_relative_buckets(300)[-1]              # the last query: distance = 299 - j
     for distance, bucket in [(0, 0), (1, 1), (15, 15), (16, 16), (31, 21), (32, 21),
-                             (63, 26), (64, 26), (127, 31), (128, 31), (299, 31)]:
+                             (63, 26), (64, 26), (112, 30), (113, 31), (127, 31), (128, 31),
+                             (299, 31)]:
         assert row[299 - distance] == bucket, distance
     assert (t5_relative_buckets(5)[0, 1:] == 0).all()      # future keys share bucket 0
 

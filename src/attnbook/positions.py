@@ -239,7 +239,9 @@ def t5_relative_buckets(num_queries, num_keys=None, num_buckets=32, max_distance
     T5 (Raffel et al., 2020) adds to every score a learned scalar per head, looked
     up by the *bucket* of the offset ``j - i`` between key ``j`` and query ``i``:
     small distances get a bucket each, larger ones share logarithmically wider
-    buckets, and every distance from ``max_distance`` on shares the last one.
+    buckets, spaced so that bucket ``num_buckets`` would begin at ``max_distance``;
+    so the last bucket holds every distance from somewhat below ``max_distance``
+    on (113 with the defaults).
     With ``bidirectional`` (T5's encoder) half of the buckets are for keys
     after the query; otherwise (its decoder) keys after the query share bucket 0
     with the query itself (the causal mask hides them anyway). The same rule as
@@ -254,7 +256,8 @@ def t5_relative_buckets(num_queries, num_keys=None, num_buckets=32, max_distance
         Buckets in all (both directions, when ``bidirectional``); at least 2
         (4 when ``bidirectional``).
     max_distance : int
-        Distances from here on share the last bucket; above the exact range.
+        Where the logarithmic spacing would open one bucket more than there are;
+        above the exact range.
     bidirectional : bool
 
     Returns
