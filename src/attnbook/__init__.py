@@ -11,7 +11,7 @@ from .chunked import chunked_attention
 from .gqa import GroupedQueryAttention
 from .multihead import MultiHeadAttention, MultiHeadAttentionWrapper
 from .multiplicative import MultiplicativeAttention
-from .positions import alibi_bias, apply_rope, sinusoidal_positions
+from .positions import alibi_bias, apply_rope, sinusoidal_positions, t5_relative_buckets
 from .scaled_dot import (
     SelfAttentionV1,
     SelfAttentionV2,
@@ -59,4 +59,5 @@ __all__ = [
     "sinusoidal_positions",
     "softmax",
     "softmax_naive",
+    "t5_relative_buckets",
 ]
