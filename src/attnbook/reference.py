@@ -314,7 +314,7 @@ def alibi_bias(num_heads, num_tokens, causal=True):
 
 def t5_relative_buckets(num_queries, num_keys=None, num_buckets=32, max_distance=128,
                         bidirectional=False):
-    """Twin of :func:`attnbook.positions.t5_relative_buckets`, one pair at a time.
+    """Twin of :func:`attnbook.t5_relative_buckets`, one pair at a time.
 
     Parameters
     ----------
