@@ -98,3 +98,12 @@ def test_shares_of_attention_stand_beside_the_uniform_baseline(path):
     bare = [" ".join(p.split())[:120] for p in re.split(r"\n\s*\n", prose)
             if SHARE.search(p) and "uniform" not in p]
     assert not bare, f"{path.name}: shares without the uniform baseline:\n" + "\n".join(bare)
+
+
+@pytest.mark.parametrize("path", sorted(DOCS.glob("*.md")), ids=lambda p: p.stem)
+def test_no_control_characters(path):
+    """A tab or backspace in TeX (``\\t`` of ``\\text``, ``\\b`` of ``\\big`` lost to a string
+    escape) renders as garbage without any build warning."""
+    bad = [(n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+           if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", line)]
+    assert not bad, f"{path.name}: control characters on lines {[n for n, _ in bad]}"
