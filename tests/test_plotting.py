@@ -243,3 +243,22 @@ def test_measurements_band_references_and_bad_input():
         plot_measurements(x, {"a": [1.0, 2.0, 3.0]}, ranges={"z": ([0, 0, 0], [1, 1, 1])})
     with pytest.raises(ValueError, match="low above high"):
         plot_measurements(x, {"a": [1.0, 2.0, 3.0]}, ranges={"a": ([2, 0, 0], [1, 1, 1])})
+
+
+def test_masks_panels_titles_counts_and_bad_input():
+    from attnbook.plotting import plot_masks
+
+    causal = torch.ones(4, 4).tril().bool()
+    band = causal & ~torch.ones(4, 4).tril(-2).bool()  # window of 2
+    fig = plot_masks([causal, band.numpy(), np.eye(3, dtype=bool)], titles=["a", "b", "c"],
+                     ncols=2)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 3 and len(fig.axes) == 4  # a 2 x 2 grid, the last one empty
+    assert [ax.get_title() for ax in panels] == ["a\n10 of 16 pairs", "b\n7 of 16 pairs",
+                                                 "c\n3 of 9 pairs"]
+    np.testing.assert_array_equal(panels[1].images[0].get_array(), band.numpy())
+    assert not fig.axes[3].axison
+    with pytest.raises(ValueError, match=r"\(num_queries, num_keys\)"):
+        plot_masks([torch.ones(4, dtype=torch.bool)])
+    with pytest.raises(ValueError, match="expected 2 titles"):
+        plot_masks([causal, causal], titles=["only one"])

@@ -722,3 +722,59 @@ def plot_measurements(x, curves, *, ranges=None, references=None, ax=None, xlabe
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return ax.figure
+
+
+def plot_masks(masks, *, titles=None, ncols=4, xlabel="key", ylabel="query", panel_size=2.4):
+    """Boolean attention masks side by side: a dark cell where a query may attend.
+
+    Parameters
+    ----------
+    masks : sequence of torch.Tensor or numpy.ndarray of shape (num_queries, num_keys), bool
+        ``True`` = may attend, as in :func:`attnbook.causal_mask`.
+    titles : sequence of str, optional
+        One per mask; each title is followed by the number of pairs the mask
+        allows, out of all of them.
+    ncols : int
+        Panels per row.
+    xlabel, ylabel : str
+    panel_size : float
+        Width and height of one panel, in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If a mask is not two-dimensional, or there are not as many titles as masks.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook.plotting import plot_masks
+    >>> fig = plot_masks([torch.ones(4, 4).tril().bool()], titles=["causal"])
+    >>> print(fig.axes[0].get_title())
+    causal
+    10 of 16 pairs
+    """
+    masks = [_to_numpy(m).astype(bool) for m in masks]
+    for m in masks:
+        if m.ndim != 2:
+            raise ValueError(f"expected masks of shape (num_queries, num_keys), got {m.shape}")
+    titles = [""] * len(masks) if titles is None else list(titles)
+    if len(titles) != len(masks):
+        raise ValueError(f"expected {len(masks)} titles, one per mask, got {len(titles)}")
+    ncols = min(ncols, len(masks))
+    nrows = -(-len(masks) // ncols)
+    fig = Figure(figsize=(panel_size * ncols, panel_size * nrows + 0.3), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, m, title in zip(axes, masks, titles, strict=False):
+        ax.imshow(m, cmap="Greys", vmin=0, vmax=1.4, interpolation="nearest")
+        ax.set_title(f"{title}\n{int(m.sum()):,} of {m.size:,} pairs".lstrip("\n"), fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(masks):]:
+        ax.set_axis_off()
+    return fig
