@@ -94,3 +94,31 @@ def test_empty_input_and_gradients():
     assert gqa(torch.randn(2, 0, 4).double()).shape == (2, 0, 8)
     x = torch.randn(1, 4, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(gqa, (x,))
+
+
+@pytest.mark.parametrize("num_kv_groups", [1, 2])
+def test_window_equals_torch_enable_gqa_with_the_band_mask(num_kv_groups):
+    from attnbook import causal_mask
+
+    gqa = GroupedQueryAttention(4, 12, context_length=8, num_heads=6,
+                                num_kv_groups=num_kv_groups, window=3)
+    x = torch.randn(2, 8, 4)
+    q, k, v = projections(gqa, x)
+    ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(8, window=3),
+                                         enable_gqa=True)
+    expected = gqa.out_proj(ctx.transpose(1, 2).reshape(2, 8, 12))
+    assert_close(gqa(x), expected, atol=1e-5, rtol=1e-5)
+    assert_close(gqa(x, need_weights=True)[0], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_window_with_a_rolling_cache_holds_the_groups_only():
+    gqa = GroupedQueryAttention(4, 8, context_length=5, num_heads=4, num_kv_groups=2, window=3)
+    long = GroupedQueryAttention(4, 8, context_length=12, num_heads=4, num_kv_groups=2, window=3)
+    long.load_state_dict(gqa.state_dict())
+    x = torch.randn(1, 12, 4)
+    cache = KVCache(max_tokens=3)
+    outs = [gqa(x[:, :2], cache=cache)] + [gqa(x[:, i:i + 1], cache=cache) for i in range(2, 12)]
+    assert cache.keys.shape == (1, 2, 3, 2) and cache.num_seen == 12  # 2 groups, 3 tokens
+    assert_close(torch.cat(outs, 1), long(x), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="num_heads must be divisible by num_kv_groups"):
+        GroupedQueryAttention(4, 8, context_length=5, num_heads=4, num_kv_groups=3, window=2)

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import assert_close
 from hypothesis import given
 from hypothesis import strategies as st
@@ -348,3 +349,78 @@ def test_padded_sequences_give_the_outputs_of_the_unpadded_ones(lengths):
     out = mha(x, attn_mask=keep)
     for i, length in enumerate(lengths):
         assert_close(out[i, :length], mha(x[i:i + 1, :length])[0])
+
+
+# -- sliding-window attention (DESIGN Part 3) ---------------------------------------------
+
+def split_projections(mha, x):
+    b, n, _ = x.shape
+    return [getattr(mha, name)(x).view(b, n, mha.num_heads, mha.head_dim).transpose(1, 2)
+            for name in ("W_query", "W_key", "W_value")]
+
+
+@pytest.mark.parametrize("window", [1, 3, 7, 20])
+def test_window_fused_and_explicit_paths_equal_sdpa_with_the_band_mask(window):
+    mha = MultiHeadAttention(d_in=5, d_out=6, context_length=12, num_heads=3, window=window)
+    x = torch.randn(2, 9, 5)
+    q, k, v = split_projections(mha, x)
+    band = causal_mask(9, window=window)
+    ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=band)
+    expected = mha.out_proj(ctx.transpose(1, 2).reshape(2, 9, 6))
+    fused = mha(x)
+    out, weights = mha(x, need_weights=True)
+    torch.testing.assert_close(fused, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    assert weights.shape == (2, 3, 9, 9)
+    assert weights[:, :, ~band].abs().max() == 0  # nothing outside the band
+    assert_close(weights.sum(-1), torch.ones(2, 3, 9))
+
+
+def test_window_matches_numpy_twin_and_differs_from_full_causal():
+    mha = MultiHeadAttention(d_in=5, d_out=6, context_length=8, num_heads=3, window=3).double()
+    x = torch.randn(2, 8, 5, dtype=torch.float64)
+    W = [getattr(mha, n).weight.detach().T.numpy() for n in ("W_query", "W_key", "W_value")]
+    ref_out, ref_weights = reference.multi_head_attention(
+        x.numpy(), *W, mha.out_proj.weight.detach().T.numpy(),
+        mha.out_proj.bias.detach().numpy(), num_heads=3, window=3)
+    out, weights = mha(x, need_weights=True)
+    assert_close(out, ref_out)
+    assert_close(weights, ref_weights)
+    full = MultiHeadAttention(d_in=5, d_out=6, context_length=8, num_heads=3).double()
+    full.load_state_dict(mha.state_dict())
+    assert_close(full(x)[:, :3], out[:, :3])  # the first 3 tokens see the same keys
+    assert not torch.allclose(full(x)[:, 3:], out[:, 3:])
+
+
+def test_window_combined_with_padding_on_both_paths():
+    mha = MultiHeadAttention(d_in=4, d_out=4, context_length=6, num_heads=2, window=2)
+    x = torch.randn(2, 6, 4)
+    keep = padding_mask(torch.tensor([6, 2]), 6)  # the second sequence: 2 tokens, 4 pads
+    allowed = keep[:, None, None, :] & causal_mask(6, window=2)  # (2, 1, 6, 6)
+    q, k, v = split_projections(mha, x)
+    ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    ctx = ctx.masked_fill(~allowed.any(-1, keepdim=True), 0.0)  # rows with no key: zeros
+    expected = mha.out_proj(ctx.transpose(1, 2).reshape(2, 6, 4))
+    fused = mha(x, attn_mask=keep[:, None, None, :])
+    out, weights = mha(x, attn_mask=keep[:, None, None, :], need_weights=True)
+    assert not fused.isnan().any() and not out.isnan().any()
+    torch.testing.assert_close(fused, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    # the second sequence's queries 3 .. 5 see only padding in their window: zero weights
+    assert weights[1, :, 3:].abs().max() == 0
+    assert weights[1, :, :2, 2:].abs().max() == 0  # the real tokens never read the padding
+
+
+def test_window_errors_name_what_was_expected():
+    with pytest.raises(ValueError, match="window=3 needs causal=True"):
+        MultiHeadAttention(4, 4, context_length=5, causal=False, window=3)
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ValueError, match=r"expected window to be None or an int >= 1"):
+            MultiHeadAttention(4, 4, context_length=5, window=bad)
+
+
+def test_windowed_to_torch_with_the_band_mask():
+    mha = MultiHeadAttention(8, 8, context_length=7, num_heads=2, window=3)
+    x = torch.randn(2, 7, 8)
+    expected, _ = mha.to_torch()(x, x, x, attn_mask=~causal_mask(7, window=3))
+    assert_close(mha(x), expected, atol=1e-5, rtol=1e-5)

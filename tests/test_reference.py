@@ -57,3 +57,50 @@ def test_multiplicative_attention_rectangular_matrix_by_hand():
     _, w = reference.multiplicative_attention(np.array([[1.0, 1.0]]), keys, values, W,
                                               attn_mask=np.array([True, True, False]))
     np.testing.assert_allclose(w[0], [np.e / (np.e + 1), 1 / (np.e + 1), 0.0])
+
+
+def test_windowed_causal_mask_by_hand_and_aligned_bottom_right():
+    np.testing.assert_array_equal(reference.causal_mask(4, window=2).astype(int),
+                                  [[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]])
+    # offset: the last rows of the square mask (a call after num_keys - num_tokens cached)
+    np.testing.assert_array_equal(reference.causal_mask(2, 6, window=3, offset=4),
+                                  reference.causal_mask(6, window=3)[-2:])
+
+
+def test_rms_norm_matches_torch_rms_norm():
+    rng = np.random.default_rng(0)
+    x, weight = rng.normal(size=(2, 3, 5)), rng.normal(size=5)
+    layer = torch.nn.RMSNorm(5, eps=1e-6, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(weight))
+    expected = layer(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(reference.rms_norm(x, weight), expected, rtol=1e-12, atol=1e-12)
+    # by hand: (3, 4) has mean square 12.5
+    np.testing.assert_allclose(reference.rms_norm(np.array([3.0, 4.0]), np.ones(2), eps=0.0),
+                               np.array([3.0, 4.0]) / np.sqrt(12.5))
+
+
+def test_swiglu_matches_the_formula_with_torch_kernels():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 4, 3))
+    W_g, W_u, W_d = rng.normal(size=(3, 7)), rng.normal(size=(3, 7)), rng.normal(size=(7, 3))
+    b_g, b_u, b_d = rng.normal(size=7), rng.normal(size=7), rng.normal(size=3)
+    t = {name: torch.from_numpy(a) for name, a in dict(x=x, W_g=W_g, W_u=W_u, W_d=W_d, b_g=b_g,
+                                                        b_u=b_u, b_d=b_d).items()}
+    expected = (torch.nn.functional.silu(t["x"] @ t["W_g"] + t["b_g"])
+                * (t["x"] @ t["W_u"] + t["b_u"])) @ t["W_d"] + t["b_d"]
+    np.testing.assert_allclose(reference.swiglu(x, W_g, W_u, W_d, b_g, b_u, b_d),
+                               expected.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(reference.silu(np.array([0.0, 2.0])),
+                               [0.0, 2.0 / (1.0 + np.exp(-2.0))])
+
+
+def test_rolling_kv_cache_twin_keeps_the_last_tokens():
+    rng = np.random.default_rng(2)
+    k = rng.normal(size=(1, 8, 4))
+    cached = k[:, :6]
+    ctx, keys, _ = reference.kv_cache_attention(k[:, 6:], k[:, 6:], k[:, 6:], cached,
+                                                cached, window=3, max_tokens=3)
+    np.testing.assert_array_equal(keys, k[:, 5:])
+    full, _ = reference.scaled_dot_product_attention(k, k, k, reference.causal_mask(8, window=3))
+    np.testing.assert_allclose(ctx, full[:, 6:])

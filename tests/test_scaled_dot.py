@@ -264,3 +264,44 @@ def test_padding_mask_as_attn_mask_ignores_the_padding():
     context_vec, attn_weights = scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, :])
     assert (attn_weights[1, :, 2:] == 0).all()
     assert_close(context_vec[1], scaled_dot_product_attention(q[1], k[1, :2], v[1, :2])[0])
+
+
+# -- the sliding window of causal_mask (DESIGN Part 3) ------------------------------------
+
+@pytest.mark.parametrize("num_tokens,num_keys", [(6, 6), (3, 7), (7, 3)])
+@pytest.mark.parametrize("window", [1, 2, 3, 10])
+def test_windowed_causal_mask_is_the_band_by_definition(num_tokens, num_keys, window):
+    mask = causal_mask(num_tokens, num_keys, window=window)
+    expected = [[j <= i and i - j < window for j in range(num_keys)] for i in range(num_tokens)]
+    assert mask.dtype == torch.bool and mask.tolist() == expected
+    assert torch.equal(mask, torch.from_numpy(reference.causal_mask(num_tokens, num_keys,
+                                                                    window=window)))
+
+
+def test_window_one_is_the_diagonal_and_a_wide_window_is_full_causal():
+    assert torch.equal(causal_mask(5, window=1), torch.eye(5, dtype=torch.bool))
+    assert torch.equal(causal_mask(5, window=5), causal_mask(5))
+    far = torch.ones(5, 5, dtype=torch.bool).tril(diagonal=-4)  # i - j >= 4: only (4, 0)
+    assert torch.equal(causal_mask(5, window=4), causal_mask(5) & ~far)
+    assert causal_mask(9, window=3).sum(-1).max() == 3  # no query sees more than the window
+
+
+def test_band_mask_with_pytorch_kernel_equals_windowed_attention_by_hand():
+    """SDPA with the band as its explicit mask, against scores masked key by key."""
+    q, k, v = qkv((2,), num_queries=7, num_keys=7)
+    window = 3
+    context_vec, attn_weights = scaled_dot_product_attention(
+        q, k, v, attn_mask=causal_mask(7, window=window))
+    assert_close(context_vec, F.scaled_dot_product_attention(
+        q, k, v, attn_mask=causal_mask(7, window=window)))
+    for i in range(7):  # query i averages the values of keys max(0, i - 2) .. i
+        first = max(0, i - window + 1)
+        w = torch.softmax(q[:, i:i + 1] @ k[:, first:i + 1].mT / math.sqrt(8), dim=-1)
+        assert_close(context_vec[:, i:i + 1], w @ v[:, first:i + 1])
+        assert attn_weights[:, i, :first].abs().sum() == 0
+
+
+@pytest.mark.parametrize("window", [0, -2, 1.5, True, "3"])
+def test_bad_window_names_what_was_expected(window):
+    with pytest.raises(ValueError, match=r"expected window to be None or an int >= 1"):
+        causal_mask(4, window=window)

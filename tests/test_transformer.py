@@ -6,11 +6,15 @@ from attnbook import (
     FeedForward,
     GPTModel,
     KVCache,
+    LlamaBlock,
+    RMSNorm,
+    SwiGLU,
     TransformerDecoderBlock,
     TransformerEncoderBlock,
     causal_mask,
     gpt2_small_config,
     padding_mask,
+    reference,
 )
 from attnbook.experiments import VisionTransformer
 
@@ -283,3 +287,131 @@ def test_gpt2_small_has_124_million_parameters_on_the_meta_device():
     with torch.device("meta"):
         untied = GPTModel(**{**config, "tie_weights": False})
     assert sum(p.numel() for p in untied.parameters()) == expected + vocab * d
+
+
+# -- RMSNorm, SwiGLU and the LLaMA-style block (DESIGN Part 3) ------------------------------
+
+@pytest.mark.parametrize("eps", [1e-6, 1e-2])
+def test_rms_norm_equals_torch_rms_norm_with_the_same_weight(eps):
+    norm = RMSNorm(D_MODEL, eps=eps)
+    assert torch.equal(norm.weight, torch.ones(D_MODEL))  # initialised to ones
+    with torch.no_grad():
+        norm.weight.normal_()
+    theirs = nn.RMSNorm(D_MODEL, eps=eps)
+    theirs.load_state_dict(norm.state_dict())
+    x = 3 * torch.randn(2, 5, D_MODEL) + 1
+    torch.testing.assert_close(norm(x), theirs(x))
+    torch.testing.assert_close(norm(x[0, 0]), theirs(x[0, 0]))  # any leading shape
+    x64 = x.double()
+    torch.testing.assert_close(norm.double()(x64), torch.from_numpy(reference.rms_norm(
+        x64.numpy(), norm.weight.detach().numpy(), eps=eps)))
+
+
+def test_rms_norm_keeps_the_mean_and_rejects_wrong_size():
+    x = torch.tensor([[1.0, 2.0, 3.0]])  # mean 2: layer norm would remove it, RMSNorm keeps it
+    out = RMSNorm(3, eps=0.0)(x)
+    torch.testing.assert_close(out, x / (14 / 3) ** 0.5)
+    assert out.pow(2).mean().item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"expected x of shape \(\.\.\., d_model=3\), got "
+                                         r"\(2, 4\)"):
+        RMSNorm(3)(torch.randn(2, 4))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_swiglu_is_the_gated_formula(bias):
+    ff = SwiGLU(D_MODEL, D_FF, bias=bias)
+    assert ff.gate.weight.shape == ff.up.weight.shape == (D_FF, D_MODEL)
+    assert ff.down.weight.shape == (D_MODEL, D_FF)
+    assert (ff.gate.bias is not None) == bias
+    x = torch.randn(2, 5, D_MODEL)
+    g, u = x @ ff.gate.weight.T, x @ ff.up.weight.T
+    if bias:
+        g, u = g + ff.gate.bias, u + ff.up.bias
+    expected = (g * torch.sigmoid(g) * u) @ ff.down.weight.T
+    if bias:
+        expected = expected + ff.down.bias
+    torch.testing.assert_close(ff(x), expected)
+    torch.testing.assert_close(ff(x[:, 1:2]), ff(x)[:, 1:2])  # position-wise
+    ff64 = ff.double()
+    W = {name: getattr(ff64, name) for name in ("gate", "up", "down")}
+    twin = reference.swiglu(x.double().numpy(), *(W[n].weight.detach().T.numpy() for n in W),
+                            *((W[n].bias.detach().numpy() for n in W) if bias else ()))
+    torch.testing.assert_close(ff64(x.double()), torch.from_numpy(twin))
+    with pytest.raises(ValueError, match="d_in=12"):
+        ff(torch.randn(2, 5, 7).double())
+
+
+def test_swiglu_with_eight_thirds_has_the_parameters_of_a_gelu_network():
+    d = 768
+    gelu, swiglu = FeedForward(d, 4 * d), SwiGLU(d, 8 * d // 3)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(swiglu) == 3 * d * (8 * d // 3) == 8 * d * d
+    assert count(gelu) == 8 * d * d + 5 * d  # its biases
+
+
+def test_llama_block_is_pre_norm_rms_swiglu_without_biases():
+    block = LlamaBlock(D_MODEL, NUM_HEADS, context_length=8).eval()
+    assert isinstance(block.norm1, RMSNorm) and isinstance(block.feed_forward, SwiGLU)
+    assert block.feed_forward.gate.out_features == 8 * D_MODEL // 3
+    assert not [n for n, _ in block.named_parameters() if n.endswith("bias")]
+    d, d_ff = D_MODEL, 8 * D_MODEL // 3
+    assert sum(p.numel() for p in block.parameters()) == 4 * d * d + 3 * d * d_ff + 2 * d
+    x = torch.randn(2, 8, D_MODEL)
+    h = x + block.attention(block.norm1(x))
+    expected = h + block.feed_forward(block.norm2(h))
+    torch.testing.assert_close(block(x), expected)
+    out, weights = block(x, need_weights=True)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    assert weights.shape == (2, NUM_HEADS, 8, 8) and weights.triu(1).abs().max() == 0
+    assert block.residual_projections() == (block.attention.out_proj, block.feed_forward.down)
+    with pytest.raises(ValueError, match="d_in=12"):
+        block(torch.randn(2, 8, 5))
+
+
+def test_llama_block_with_window_and_rolling_cache_runs_past_context_length():
+    short = LlamaBlock(D_MODEL, NUM_HEADS, context_length=5, window=3).eval()
+    long = LlamaBlock(D_MODEL, NUM_HEADS, context_length=16, window=3).eval()
+    long.load_state_dict(short.state_dict())
+    x = torch.randn(1, 16, D_MODEL)
+    cache = KVCache(max_tokens=3)
+    outs = [short(x[:, i:i + 1], cache=cache) for i in range(16)]
+    torch.testing.assert_close(torch.cat(outs, 1), long(x), atol=1e-5, rtol=1e-5)
+    assert len(cache) == 3 and cache.num_seen == 16
+
+
+def test_gpt_with_llama_blocks():
+    gpt = small_gpt(block="llama")
+    assert all(isinstance(b, LlamaBlock) for b in gpt.blocks)
+    assert isinstance(gpt.final_norm, RMSNorm)
+    tokens = torch.randint(0, 17, (2, 12))
+    caches = [KVCache() for _ in gpt.blocks]
+    pieces = [gpt(tokens[:, :5], caches)] + [gpt(tokens[:, i:i + 1], caches) for i in range(5, 12)]
+    torch.testing.assert_close(torch.cat(pieces, 1), gpt(tokens), atol=1e-5, rtol=1e-5)
+    prompt = tokens[:, :4]
+    assert torch.equal(gpt.generate(prompt, 15), gpt.generate(prompt, 15, use_cache=False))
+    d, d_ff = 16, 8 * 16 // 3
+    per_block = 4 * d * d + 3 * d * d_ff + 2 * d
+    assert sum(p.numel() for p in gpt.parameters()) == 17 * d + 24 * d + 3 * per_block + d
+    with pytest.raises(ValueError, match="block='llama' with qkv_bias=False"):
+        small_gpt(block="llama", qkv_bias=True)
+    with pytest.raises(ValueError, match="got block='bert'"):
+        small_gpt(block="bert")
+
+
+@pytest.mark.parametrize("block", ["gpt2", "llama"])
+def test_gpt2_init_scales_the_residual_projections_and_the_position_table(block):
+    torch.manual_seed(0)
+    kwargs = dict(vocab_size=300, context_length=256, d_model=96, num_layers=8, num_heads=4,
+                  block=block)
+    plain, gpt2 = GPTModel(**kwargs), GPTModel(**kwargs, gpt2_init=True)
+    for model, pos_std, res_std in ((plain, 0.02, 0.02), (gpt2, 0.01, 0.02 / 4)):  # sqrt(16)
+        assert model.position_embedding.weight.std().item() == pytest.approx(pos_std, rel=0.05)
+        assert model.token_embedding.weight.std().item() == pytest.approx(0.02, rel=0.05)
+        residual = [layer for b in model.blocks for layer in b.residual_projections()]
+        others = [model.blocks[0].attention.W_query, model.blocks[-1].attention.W_value]
+        assert len(residual) == 16
+        for layer in residual:
+            assert layer.weight.std().item() == pytest.approx(res_std, rel=0.1)
+        for layer in others:
+            assert layer.weight.std().item() == pytest.approx(0.02, rel=0.1)
+    assert gpt2_small_config()["gpt2_init"] is True

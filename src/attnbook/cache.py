@@ -16,12 +16,32 @@ class KVCache:
     sequence. A causal module places query ``i`` of a call at absolute position
     ``len(cache) + i`` (bottom-right alignment). One cache serves one module.
 
+    With ``max_tokens=w`` the cache is a *rolling buffer*: after each call it
+    keeps only the keys and values of the last ``w`` tokens, so ``len(cache) <= w``
+    always, while :attr:`num_seen`, the absolute position of the next token, still
+    counts every token appended since the last :meth:`reset`. That is all a module
+    with a sliding window of ``w`` tokens (``window=w``) ever reads again: the
+    next query sees itself and the ``w - 1`` tokens before it. Such a module,
+    given a rolling cache, gives the same outputs as one call on the whole
+    sequence, and can generate past its ``context_length`` (a module without a
+    window, or with a window the cache cannot hold, refuses a rolling cache).
+
+    Parameters
+    ----------
+    max_tokens : int, optional
+        Keep the last ``max_tokens`` tokens only (an int of at least 1); None
+        keeps every token.
+
     Attributes
     ----------
     keys : torch.Tensor of shape (batch, num_kv_heads, len(cache), head_dim) or None
         The cached keys (None while empty).
     values : torch.Tensor of shape (batch, num_kv_heads, len(cache), head_dim) or None
         The cached values (None while empty).
+    max_tokens : int or None
+    num_seen : int
+        Tokens appended since the last reset: the absolute position of the next
+        token. Equal to ``len(cache)`` without ``max_tokens``.
 
     Examples
     --------
@@ -38,10 +58,26 @@ class KVCache:
     >>> piecewise = torch.cat([prompt_out, *step_outs], dim=1)
     >>> torch.allclose(piecewise, mha(x), atol=1e-6)
     True
+
+    A rolling cache for a module with a sliding window of 3 tokens:
+
+    >>> windowed = MultiHeadAttention(d_in=3, d_out=4, context_length=8, num_heads=2,
+    ...                               window=3)
+    >>> rolling = KVCache(max_tokens=3)
+    >>> outs = [windowed(x[:, i:i + 1], cache=rolling) for i in range(5)]
+    >>> len(rolling), rolling.num_seen
+    (3, 5)
+    >>> torch.allclose(torch.cat(outs, dim=1), windowed(x), atol=1e-6)
+    True
     """
 
-    def __init__(self):
+    def __init__(self, max_tokens=None):
+        if max_tokens is not None and (isinstance(max_tokens, bool)
+                                       or not isinstance(max_tokens, int) or max_tokens < 1):
+            raise ValueError(f"expected max_tokens to be None or an int >= 1, got {max_tokens!r}")
+        self.max_tokens = max_tokens
         self.keys = self.values = None
+        self.num_seen = 0
 
     def __len__(self):
         return 0 if self.keys is None else self.keys.shape[-2]
@@ -49,6 +85,7 @@ class KVCache:
     def reset(self):
         """Empty the cache (to start a new sequence)."""
         self.keys = self.values = None
+        self.num_seen = 0
 
     def check(self, keys, values):
         """Check that new ``keys`` and ``values`` fit the cached ones.
@@ -70,7 +107,7 @@ class KVCache:
                              f"{shape_str(values.shape)}")
 
     def append(self, keys, values):
-        """Append new keys and values; return everything cached.
+        """Append new keys and values; return the cached ones followed by the new.
 
         Parameters
         ----------
@@ -79,13 +116,20 @@ class KVCache:
 
         Returns
         -------
-        keys : torch.Tensor of shape (batch, num_kv_heads, len(cache), head_dim)
-        values : torch.Tensor of shape (batch, num_kv_heads, len(cache), head_dim)
-            ``len(cache)`` counts the new tokens too.
+        keys : torch.Tensor of shape (batch, num_kv_heads, num_cached + num_new, head_dim)
+        values : torch.Tensor of shape (batch, num_kv_heads, num_cached + num_new, head_dim)
+            Everything this call may attend to: the ``num_cached = len(cache)``
+            tokens held before the call, then the new ones. Afterwards the cache
+            holds them all, or, with ``max_tokens``, the last ``max_tokens`` of them.
         """
         self.check(keys, values)
         if self.keys is not None:
-            keys = torch.cat((self.keys, keys), dim=-2)  # (batch, heads, len(cache), head_dim)
+            keys = torch.cat((self.keys, keys), dim=-2)  # (batch, heads, num_kv, head_dim)
             values = torch.cat((self.values, values), dim=-2)
+        self.num_seen += keys.shape[-2] - len(self)
         self.keys, self.values = keys, values
+        if self.max_tokens is not None and keys.shape[-2] > self.max_tokens:
+            # a copy: a view would keep the whole concatenation alive
+            self.keys = keys[..., -self.max_tokens:, :].clone()  # (batch, heads, w, head_dim)
+            self.values = values[..., -self.max_tokens:, :].clone()
         return keys, values

@@ -35,6 +35,8 @@ class GroupedQueryAttention(MultiHeadAttention):
         Give the query, key and value projections a bias.
     causal : bool
         Mask future tokens.
+    window : int, optional
+        Sliding-window attention, as in :class:`attnbook.MultiHeadAttention`.
 
     Attributes
     ----------
@@ -47,7 +49,8 @@ class GroupedQueryAttention(MultiHeadAttention):
     out_proj : torch.nn.Linear
         ``d_out -> d_out``.
     mask : torch.Tensor of shape (context_length, context_length)
-        Boolean buffer, True = may attend (all True when ``causal=False``).
+        Boolean buffer, True = may attend (with the window; all True when
+        ``causal=False``).
 
     Examples
     --------
@@ -64,11 +67,12 @@ class GroupedQueryAttention(MultiHeadAttention):
     """
 
     def __init__(self, d_in, d_out, context_length, num_heads, num_kv_groups, dropout=0.0,
-                 qkv_bias=False, causal=True):
+                 qkv_bias=False, causal=True, window=None):
         if num_kv_groups < 1 or num_heads % num_kv_groups != 0:
             raise ValueError(f"num_heads must be divisible by num_kv_groups: got num_heads="
                              f"{num_heads}, num_kv_groups={num_kv_groups}")
-        super().__init__(d_in, d_out, context_length, dropout, num_heads, qkv_bias, causal)
+        super().__init__(d_in, d_out, context_length, dropout, num_heads, qkv_bias, causal,
+                         window)
         self.num_kv_groups = num_kv_groups
         self.W_key = nn.Linear(d_in, num_kv_groups * self.head_dim, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, num_kv_groups * self.head_dim, bias=qkv_bias)

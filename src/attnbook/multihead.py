@@ -7,7 +7,7 @@ from torch import nn
 
 from ._checks import check_bool_mask, check_divisible, check_tokens, shape_str
 from .causal import CausalAttention
-from .scaled_dot import causal_mask, scaled_dot_product_attention
+from .scaled_dot import causal_mask, check_window, scaled_dot_product_attention
 
 
 class MultiHeadAttentionWrapper(nn.Module):
@@ -144,6 +144,11 @@ class MultiHeadAttention(nn.Module):
     causal : bool
         Mask future tokens; ``False`` gives bidirectional self-attention (as in
         an encoder or a Vision Transformer).
+    window : int, optional
+        Sliding-window attention (needs ``causal=True``): each query attends to
+        itself and the ``window - 1`` tokens before it, on the fused and the
+        explicit path alike; with a cache, counted from the query's position
+        after the cached tokens. None: full causal attention.
 
     Attributes
     ----------
@@ -156,7 +161,8 @@ class MultiHeadAttention(nn.Module):
     out_proj : torch.nn.Linear
         ``d_out -> d_out``.
     mask : torch.Tensor of shape (context_length, context_length)
-        Boolean buffer, True = may attend (all True when ``causal=False``).
+        Boolean buffer, True = may attend: :func:`attnbook.causal_mask` with the
+        window (all True when ``causal=False``).
 
     Examples
     --------
@@ -167,20 +173,32 @@ class MultiHeadAttention(nn.Module):
     >>> out, attn_weights = mha(torch.rand(2, 6, 3), need_weights=True)
     >>> out.shape, attn_weights.shape
     (torch.Size([2, 6, 4]), torch.Size([2, 2, 6, 6]))
+    >>> local = MultiHeadAttention(d_in=3, d_out=4, context_length=6, num_heads=2, window=2)
+    >>> (local(torch.rand(2, 6, 3), need_weights=True)[1][0, 0] > 0).int()
+    tensor([[1, 0, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0, 0],
+            [0, 1, 1, 0, 0, 0],
+            [0, 0, 1, 1, 0, 0],
+            [0, 0, 0, 1, 1, 0],
+            [0, 0, 0, 0, 1, 1]], dtype=torch.int32)
     """
 
     def __init__(self, d_in, d_out, context_length, dropout=0.0, num_heads=2,
-                 qkv_bias=False, causal=True):
+                 qkv_bias=False, causal=True, window=None):
         super().__init__()
         check_divisible(d_out, num_heads)
+        check_window(window)
+        if window is not None and not causal:
+            raise ValueError(f"window={window} needs causal=True: a sliding window counts the "
+                             f"tokens before each query")
         self.d_in, self.d_out, self.context_length = d_in, d_out, context_length
         self.num_heads, self.head_dim = num_heads, d_out // num_heads
-        self.dropout, self.causal = dropout, causal
+        self.dropout, self.causal, self.window = dropout, causal, window
         self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)
-        mask = causal_mask(context_length)
+        mask = causal_mask(context_length, window=window)
         self.register_buffer("mask", mask if causal else torch.ones_like(mask),
                              persistent=False)
 
@@ -191,7 +209,8 @@ class MultiHeadAttention(nn.Module):
         PyTorch's module needs queries of size ``embed_dim``, so this requires
         ``d_in == d_out``. Its boolean ``attn_mask`` has the opposite polarity
         (``True`` = may *not* attend): call it with ``attn_mask=~causal_mask(n)``
-        (or no mask when ``causal=False``).
+        (``~causal_mask(n, window=window)`` for a sliding window, no mask when
+        ``causal=False``).
 
         Returns
         -------
@@ -231,6 +250,11 @@ class MultiHeadAttention(nn.Module):
                                  f"d_in={self.d_in}), got {shape_str(context.shape)}")
         source = x if context is None else context
         num_cached = 0 if cache is None else len(cache)
+        max_tokens = None if cache is None else cache.max_tokens
+        if max_tokens is not None and (self.window is None or max_tokens < self.window - 1):
+            raise ValueError(f"a rolling KVCache(max_tokens={max_tokens}) drops keys this module "
+                             f"still attends to: expected a module with a window of at most "
+                             f"max_tokens + 1 = {max_tokens + 1} tokens, got window={self.window}")
         num_kv = num_cached + source.shape[1]
         if num_kv > self.context_length:
             raise ValueError(f"the cache holds {num_cached} tokens and this call adds "
@@ -251,7 +275,8 @@ class MultiHeadAttention(nn.Module):
             Bool, broadcastable to ``(batch, num_heads, num_queries, num_kv)``.
         num_cached : int
             How many of the keys come from a cache: with ``causal=True``, query
-            ``i`` sits at position ``num_cached + i`` (bottom-right alignment).
+            ``i`` sits at position ``num_cached + i`` (bottom-right alignment), and
+            its window, if any, ends there.
         need_weights : bool
             Run :func:`attnbook.scaled_dot_product_attention` and return its
             weights; otherwise PyTorch's fused kernel, and None.
@@ -263,11 +288,12 @@ class MultiHeadAttention(nn.Module):
         """
         num_kv = keys.shape[-2]
         dropout_p = self.dropout if self.training else 0.0
-        if not need_weights and self.causal and attn_mask is None and num_cached == 0:
+        if (not need_weights and self.causal and self.window is None and attn_mask is None
+                and num_cached == 0):
             return F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p,
                                                   is_causal=True), None  # the fastest kernel
         if self.causal:
-            causal = self.mask[num_cached:num_kv, :num_kv]  # (num_queries, num_kv)
+            causal = self.mask[num_cached:num_kv, :num_kv]  # (num_queries, num_kv), windowed
             attn_mask = causal if attn_mask is None else attn_mask & causal
         if need_weights:
             return scaled_dot_product_attention(queries, keys, values, attn_mask=attn_mask,
@@ -290,15 +316,19 @@ class MultiHeadAttention(nn.Module):
             ``x`` (self-attention); needs ``causal=False``.
         attn_mask : torch.Tensor, optional
             Bool, broadcastable to ``(batch, num_heads, num_queries, num_kv)``,
-            **True = may attend**; combined (AND) with the causal mask. For padding:
-            ``padding_mask(lengths, num_kv)[:, None, None, :]``.
+            **True = may attend**; combined (AND) with the causal mask (and its
+            window). For padding: ``padding_mask(lengths, num_kv)[:, None, None, :]``.
         need_weights : bool
             Also return the attention weights of every head (the explicit path of
             :func:`attnbook.scaled_dot_product_attention`); otherwise PyTorch's
             fused :func:`torch.nn.functional.scaled_dot_product_attention` runs.
         cache : attnbook.KVCache, optional
             Appends this call's keys and values and attends over all cached ones;
-            ``num_kv`` then counts the cached tokens too.
+            ``num_kv`` then counts the cached tokens too, and must not exceed
+            ``context_length``. A rolling cache (``max_tokens``) needs a sliding
+            window of at most ``max_tokens + 1`` tokens; it holds at most
+            ``max_tokens``, so generation may then go on past ``context_length``
+            as long as ``max_tokens`` plus the tokens of one call fit in it.
 
         Returns
         -------

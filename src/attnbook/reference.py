@@ -60,10 +60,41 @@ def simplified_self_attention(inputs):
     return attn_weights @ inputs, attn_weights
 
 
-def causal_mask(num_tokens, num_keys=None):
-    """Twin of :func:`attnbook.causal_mask`: bool, True on and below the diagonal."""
+def causal_mask(num_tokens, num_keys=None, window=None, offset=0):
+    """Twin of :func:`attnbook.causal_mask`: query ``i`` may see key ``j`` iff ``j <= i``
+    (and ``i - j < window`` with a sliding window).
+
+    Parameters
+    ----------
+    num_tokens : int
+        Queries (rows).
+    num_keys : int, optional
+        Keys (columns); defaults to ``num_tokens``.
+    window : int, optional
+        Each query sees itself and the ``window - 1`` keys before it.
+    offset : int
+        The position of query 0 among the keys: 0 is the top-left alignment of
+        :func:`attnbook.causal_mask`; ``num_keys - num_tokens`` the bottom-right
+        one of a call with a cache (query ``i`` sits at position ``offset + i``).
+
+    Returns
+    -------
+    numpy.ndarray of shape (num_tokens, num_keys) and dtype bool
+
+    Examples
+    --------
+    >>> from attnbook.reference import causal_mask
+    >>> causal_mask(2, 4, window=2, offset=2).astype(int)  # the last two rows of 4 x 4
+    array([[0, 1, 1, 0],
+           [0, 0, 1, 1]])
+    """
     num_keys = num_tokens if num_keys is None else num_keys
-    return np.tril(np.ones((num_tokens, num_keys), dtype=bool))
+    i = np.arange(num_tokens)[:, None] + offset  # the position of each query
+    j = np.arange(num_keys)[None, :]  # the position of each key
+    visible = j <= i
+    if window is not None:
+        visible &= i - j < window
+    return visible
 
 
 def _apply_attn_mask(attn_scores, attn_mask):
@@ -126,7 +157,7 @@ def self_attention(x, W_query, W_key, W_value, attn_mask=None):
 
 
 def multi_head_attention(x, W_query, W_key, W_value, W_out, b_out, num_heads,
-                         causal=True):
+                         causal=True, window=None):
     """Twin of :class:`attnbook.MultiHeadAttention` (without dropout and biases
     of the query, key and value projections).
 
@@ -138,6 +169,8 @@ def multi_head_attention(x, W_query, W_key, W_value, W_out, b_out, num_heads,
     b_out : numpy.ndarray of shape (d_out,)
     num_heads : int
     causal : bool
+    window : int, optional
+        Sliding window of the causal mask (see :func:`causal_mask`).
 
     Returns
     -------
@@ -152,7 +185,7 @@ def multi_head_attention(x, W_query, W_key, W_value, W_out, b_out, num_heads,
     def split(t):  # (batch, num_tokens, d_out) -> (batch, num_heads, num_tokens, head_dim)
         return t.reshape(batch, num_tokens, num_heads, head_dim).transpose(0, 2, 1, 3)
 
-    mask = causal_mask(num_tokens) if causal else None
+    mask = causal_mask(num_tokens, window=window) if causal else None
     context_vec, attn_weights = scaled_dot_product_attention(
         split(x @ W_query), split(x @ W_key), split(x @ W_value), mask
     )
@@ -445,12 +478,14 @@ def chunked_attention(query, key, value, is_causal=False, scale=None, chunk_size
 
 
 def kv_cache_attention(query, key, value, cached_keys=None, cached_values=None, causal=True,
-                       scale=None):
+                       scale=None, window=None, max_tokens=None):
     """One decoding step with a key-value cache (twin of a call with ``cache=``).
 
     The new keys and values are appended to the cached ones; with ``causal``,
     query ``i`` sits at position ``num_cached + i`` and sees keys
-    ``0 .. num_cached + i`` (the causal mask aligned bottom-right).
+    ``0 .. num_cached + i`` (the causal mask aligned bottom-right), the last
+    ``window`` of them with a sliding window. A rolling cache then keeps the last
+    ``max_tokens`` keys and values.
 
     Parameters
     ----------
@@ -461,12 +496,14 @@ def kv_cache_attention(query, key, value, cached_keys=None, cached_values=None, 
     cached_values : numpy.ndarray of shape (..., num_cached, d_v), optional
     causal : bool
     scale : float, optional
+    window : int, optional
+    max_tokens : int, optional
 
     Returns
     -------
     context_vec : numpy.ndarray of shape (..., num_new, d_v)
     keys : numpy.ndarray of shape (..., num_cached + num_new, d_k)
-        The cache after the step.
+        The cache after the step (its last ``max_tokens`` tokens, if given).
     values : numpy.ndarray of shape (..., num_cached + num_new, d_v)
     """
     keys, values = np.asarray(key, dtype=float), np.asarray(value, dtype=float)
@@ -474,6 +511,74 @@ def kv_cache_attention(query, key, value, cached_keys=None, cached_values=None, 
         keys = np.concatenate([cached_keys, keys], axis=-2)
         values = np.concatenate([cached_values, values], axis=-2)
     num_new, num_kv = np.shape(query)[-2], keys.shape[-2]
-    mask = np.tril(np.ones((num_new, num_kv), dtype=bool), k=num_kv - num_new) if causal else None
+    mask = causal_mask(num_new, num_kv, window, offset=num_kv - num_new) if causal else None
     context_vec, _ = scaled_dot_product_attention(query, keys, values, mask, scale=scale)
+    if max_tokens is not None:
+        keys, values = keys[..., -max_tokens:, :], values[..., -max_tokens:, :]
     return context_vec, keys, values
+
+
+def rms_norm(x, weight, eps=1e-6):
+    r"""Twin of :class:`attnbook.RMSNorm`: :math:`x / \sqrt{\mathrm{mean}(x^2) + \epsilon}
+    \odot w` over the last axis (Zhang & Sennrich, 2019).
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (..., d_model)
+    weight : numpy.ndarray of shape (d_model,)
+    eps : float
+
+    Returns
+    -------
+    numpy.ndarray of shape (..., d_model)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.reference import rms_norm
+    >>> rms_norm(np.array([3.0, -4.0]), np.ones(2), eps=0.0)  # rms = sqrt(12.5)
+    array([ 0.84852814, -1.13137085])
+    """
+    x = np.asarray(x, dtype=float)
+    rms = np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + eps)
+    return x / rms * weight
+
+
+def silu(x):
+    r""":math:`\mathrm{SiLU}(x) = x\,\sigma(x) = x / (1 + e^{-x})` (also called Swish)."""
+    x = np.asarray(x, dtype=float)
+    return x / (1.0 + np.exp(-x))
+
+
+def swiglu(x, W_gate, W_up, W_down, b_gate=None, b_up=None, b_down=None):
+    r"""Twin of :class:`attnbook.SwiGLU`: :math:`(\mathrm{SiLU}(x W_g) \odot x W_u)\, W_d`
+    (Shazeer, 2020), with optional biases.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (..., d_model)
+    W_gate : numpy.ndarray of shape (d_model, d_ff)
+        ``SwiGLU.gate.weight.T``.
+    W_up : numpy.ndarray of shape (d_model, d_ff)
+        ``SwiGLU.up.weight.T``.
+    W_down : numpy.ndarray of shape (d_ff, d_model)
+        ``SwiGLU.down.weight.T``.
+    b_gate, b_up : numpy.ndarray of shape (d_ff,), optional
+    b_down : numpy.ndarray of shape (d_model,), optional
+
+    Returns
+    -------
+    numpy.ndarray of shape (..., d_model)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnbook.reference import swiglu
+    >>> x = np.array([[1.0, 2.0]])
+    >>> swiglu(x, np.eye(2), np.eye(2), np.ones((2, 1))).round(4)  # silu(1)*1 + silu(2)*2
+    array([[4.2542]])
+    """
+    x = np.asarray(x, dtype=float)
+    gate = x @ W_gate + (0.0 if b_gate is None else b_gate)  # (..., d_ff)
+    up = x @ W_up + (0.0 if b_up is None else b_up)
+    return (silu(gate) * up) @ W_down + (0.0 if b_down is None else b_down)

@@ -16,7 +16,16 @@ from ._checks import (
 from .simplified import softmax
 
 
-def causal_mask(num_tokens, num_keys=None, device=None):
+def check_window(window):
+    """Check a sliding window: None (no window) or an int ``window >= 1``."""
+    if window is None:
+        return
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"expected window to be None or an int >= 1 (each query sees itself "
+                         f"and the window - 1 tokens before it), got {window!r}")
+
+
+def causal_mask(num_tokens, num_keys=None, device=None, window=None):
     """Boolean causal mask: query ``i`` may attend to keys ``0 .. i``.
 
     Parameters
@@ -28,11 +37,22 @@ def causal_mask(num_tokens, num_keys=None, device=None):
         ``is_causal``, the diagonal starts at the top-left corner.
     device : torch.device, optional
         Where to create the mask.
+    window : int, optional
+        Sliding-window attention: query ``i`` may also see no key more than
+        ``window - 1`` positions back, so it attends to key ``j`` iff
+        ``j <= i`` and ``i - j < window`` (itself and the ``window - 1`` keys
+        before it). None: every earlier key.
 
     Returns
     -------
     torch.Tensor of shape (num_tokens, num_keys) and dtype torch.bool
-        ``True`` on and below the diagonal: **True = may attend**.
+        ``True`` on and below the diagonal (within the window): **True = may
+        attend**.
+
+    Raises
+    ------
+    ValueError
+        If ``window`` is not None or an int of at least 1.
 
     Examples
     --------
@@ -41,10 +61,19 @@ def causal_mask(num_tokens, num_keys=None, device=None):
     tensor([[ True, False, False],
             [ True,  True, False],
             [ True,  True,  True]])
+    >>> causal_mask(4, window=2).int()  # itself and one token back
+    tensor([[1, 0, 0, 0],
+            [1, 1, 0, 0],
+            [0, 1, 1, 0],
+            [0, 0, 1, 1]], dtype=torch.int32)
     """
+    check_window(window)
     num_keys = num_tokens if num_keys is None else num_keys
     ones = torch.ones(num_tokens, num_keys, dtype=torch.bool, device=device)
-    return torch.tril(ones)
+    mask = torch.tril(ones)  # j <= i
+    if window is not None:
+        mask &= torch.triu(ones, diagonal=1 - window)  # j - i >= 1 - window: i - j < window
+    return mask
 
 
 def padding_mask(lengths, num_tokens):

@@ -1,7 +1,11 @@
 """The Transformer block: attention, a feed-forward network, residual connections
-and layer norm; an encoder block, a decoder block, and a small GPT (chapter 10)."""
+and layer norm; an encoder block, a decoder block, today's decoder-only block
+(RMSNorm, SwiGLU), and a small GPT (chapter 10)."""
+
+import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_tokens, shape_str
@@ -61,6 +65,104 @@ class FeedForward(nn.Module):
         check_tokens(x, self.d_model)
         hidden = self.activation(self.linear1(x))  # (..., num_tokens, d_ff)
         return self.dropout(self.linear2(hidden))  # (..., num_tokens, d_model)
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square layer normalization (Zhang & Sennrich, 2019).
+
+    Each token's vector is divided by the root mean square of its features, then
+    scaled feature by feature: ``x / sqrt(mean(x**2) + eps) * weight``. Unlike
+    :class:`torch.nn.LayerNorm` it neither subtracts the mean nor adds a shift.
+    The same numbers as :class:`torch.nn.RMSNorm` with the same ``eps`` and weight.
+
+    Parameters
+    ----------
+    d_model : int
+        Size of each token's vector.
+    eps : float
+        Added to the mean square, against division by zero.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter of shape (d_model,)
+        The learned scale, initialised to ones.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook import RMSNorm
+    >>> x = torch.tensor([[3.0, -4.0], [1.0, 1.0]])
+    >>> RMSNorm(2)(x)  # the rms of (3, -4) is sqrt(12.5)
+    tensor([[ 0.8485, -1.1314],
+            [ 1.0000,  1.0000]], grad_fn=<MulBackward0>)
+    """
+
+    def __init__(self, d_model, eps=1e-6):
+        super().__init__()
+        self.d_model, self.eps = d_model, eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x):
+        """``x (..., d_model)`` -> the same shape."""
+        if x.shape[-1:] != (self.d_model,):
+            raise ValueError(f"expected x of shape (..., d_model={self.d_model}), got "
+                             f"{shape_str(x.shape)}")
+        rms = torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)  # (..., 1)
+        return x / rms * self.weight  # (..., d_model)
+
+
+class SwiGLU(nn.Module):
+    """The gated feed-forward network of LLaMA-style blocks (Shazeer, 2020).
+
+    Two projections of the token, ``gate`` and ``up``, are multiplied feature by
+    feature, the gate through a SiLU (``x * sigmoid(x)``, also called Swish), and
+    ``down`` projects the product back: ``down(silu(gate(x)) * up(x))``. With
+    three matrices instead of two, ``d_ff`` of about ``8/3 * d_model`` gives it the
+    parameters of a :class:`FeedForward` with ``4 * d_model``.
+
+    Parameters
+    ----------
+    d_model : int
+        Size of each token's vector, in and out.
+    d_ff : int
+        Size of the hidden (gated) layer.
+    bias : bool
+        Give the three projections a bias (LLaMA has none).
+
+    Attributes
+    ----------
+    gate : torch.nn.Linear
+        ``d_model -> d_ff``, through the SiLU.
+    up : torch.nn.Linear
+        ``d_model -> d_ff``.
+    down : torch.nn.Linear
+        ``d_ff -> d_model``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook import SwiGLU
+    >>> _ = torch.manual_seed(123)
+    >>> ff = SwiGLU(d_model=6, d_ff=16)
+    >>> x = torch.randn(2, 3, 6)
+    >>> ff(x).shape
+    torch.Size([2, 3, 6])
+    >>> sum(p.numel() for p in ff.parameters())  # 3 * 6 * 16
+    288
+    """
+
+    def __init__(self, d_model, d_ff, bias=False):
+        super().__init__()
+        self.d_model = d_model
+        self.gate = nn.Linear(d_model, d_ff, bias=bias)
+        self.up = nn.Linear(d_model, d_ff, bias=bias)
+        self.down = nn.Linear(d_ff, d_model, bias=bias)
+
+    def forward(self, x):
+        """``x (..., num_tokens, d_model)`` -> the same shape."""
+        check_tokens(x, self.d_model)
+        hidden = F.silu(self.gate(x)) * self.up(x)  # (..., num_tokens, d_ff)
+        return self.down(hidden)  # (..., num_tokens, d_model)
 
 
 def _copy_feed_forward_and_norms(block, layer, norms):
@@ -159,6 +261,16 @@ class TransformerEncoderBlock(nn.Module):
         layer.self_attn.load_state_dict(self.attention.to_torch().state_dict())
         _copy_feed_forward_and_norms(self, layer, ("norm1", "norm2"))
         return layer.train(self.training)
+
+    def residual_projections(self):
+        """The layers whose outputs are added to the residual stream.
+
+        Returns
+        -------
+        tuple of torch.nn.Linear
+            ``attention.out_proj`` and ``feed_forward.linear2``.
+        """
+        return self.attention.out_proj, self.feed_forward.linear2
 
     def _self_attention(self, x, attn_mask, need_weights, cache):
         out = self.attention(x, attn_mask=attn_mask, need_weights=need_weights, cache=cache)
@@ -345,14 +457,118 @@ class TransformerDecoderBlock(nn.Module):
         return (x, self_w, cross_w) if need_weights else x  # (batch, num_tokens, d_model)
 
 
+class LlamaBlock(nn.Module):
+    """The decoder-only block of LLaMA-style models: RMSNorm, SwiGLU, no biases.
+
+    A pre-norm block like GPT-2's (:class:`TransformerEncoderBlock` with
+    ``causal=True``), with three changes made since: :class:`RMSNorm` instead of
+    layer norm, the gated :class:`SwiGLU` feed-forward network with ``d_ff`` of
+    about ``8/3 * d_model`` instead of a GELU network with ``4 * d_model``, and
+    no bias in any linear layer. (LLaMA also rotates queries and keys by their
+    position, :func:`attnbook.apply_rope`; here positions are left to the model,
+    so that only the block differs.)
+
+    Parameters
+    ----------
+    d_model : int
+        Size of each token's vector.
+    num_heads : int
+        Number of attention heads; must divide ``d_model``.
+    context_length : int
+        The most tokens an input (and a cache) may have.
+    d_ff : int, optional
+        Hidden size of the SwiGLU network; ``8 * d_model // 3`` by default.
+    dropout : float
+        Dropout on the attention weights and on each sublayer's output.
+    window : int, optional
+        Sliding-window attention (Mistral): each token sees itself and the
+        ``window - 1`` tokens before it.
+
+    Attributes
+    ----------
+    norm1 : RMSNorm
+    attention : MultiHeadAttention
+        Causal, without biases (its ``out_proj`` too).
+    norm2 : RMSNorm
+    feed_forward : SwiGLU
+    dropout : torch.nn.Dropout
+        On each sublayer's output.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook import LlamaBlock
+    >>> _ = torch.manual_seed(123)
+    >>> block = LlamaBlock(d_model=12, num_heads=3, context_length=5)
+    >>> block.feed_forward.down.in_features, block(torch.randn(2, 5, 12)).shape
+    (32, torch.Size([2, 5, 12]))
+    >>> any(name.endswith("bias") for name, _ in block.named_parameters())
+    False
+    """
+
+    def __init__(self, d_model, num_heads, context_length, d_ff=None, dropout=0.0,
+                 window=None):
+        super().__init__()
+        self.d_model = d_model
+        self.norm1 = RMSNorm(d_model)
+        self.attention = MultiHeadAttention(d_model, d_model, context_length, dropout,
+                                            num_heads, qkv_bias=False, window=window)
+        self.attention.out_proj = nn.Linear(d_model, d_model, bias=False)  # no bias anywhere
+        self.norm2 = RMSNorm(d_model)
+        self.feed_forward = SwiGLU(d_model, d_ff or 8 * d_model // 3)
+        self.dropout = nn.Dropout(dropout)
+
+    def residual_projections(self):
+        """The layers whose outputs are added to the residual stream.
+
+        Returns
+        -------
+        tuple of torch.nn.Linear
+            ``attention.out_proj`` and ``feed_forward.down``.
+        """
+        return self.attention.out_proj, self.feed_forward.down
+
+    def forward(self, x, attn_mask=None, need_weights=False, cache=None):
+        """Transform the tokens ``x``: ``x + attention(norm1(x))``, then
+        ``x + feed_forward(norm2(x))``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, num_tokens, d_model)
+        attn_mask : torch.Tensor, optional
+            Bool, broadcastable to ``(batch, num_heads, num_tokens, num_kv)``,
+            **True = may attend**; combined with the causal mask.
+        need_weights : bool
+            Also return the attention weights.
+        cache : attnbook.KVCache, optional
+            Passed to the attention (incremental decoding).
+
+        Returns
+        -------
+        output : torch.Tensor of shape (batch, num_tokens, d_model)
+        attn_weights : torch.Tensor of shape (batch, num_heads, num_tokens, num_kv)
+            Only if ``need_weights``.
+        """
+        check_tokens(x, self.d_model, batched=True)
+        out = self.attention(self.norm1(x), attn_mask=attn_mask, need_weights=need_weights,
+                             cache=cache)
+        out, attn_weights = out if need_weights else (out, None)
+        x = x + self.dropout(out)
+        x = x + self.dropout(self.feed_forward(self.norm2(x)))
+        return (x, attn_weights) if need_weights else x  # (batch, num_tokens, d_model)
+
+
 def gpt2_small_config():
     """The configuration of GPT-2 small (Radford et al., 2019), for :class:`GPTModel`.
 
     A vocabulary of 50,257 byte-pair tokens, 1,024 positions, 12 pre-norm
     blocks of 12 heads over ``d_model = 768``, ``d_ff = 4 * 768``, biases on the
-    query, key and value projections, and the output head tied to the token
-    embedding. Built with these arguments, :class:`GPTModel` has GPT-2 small's
-    124,439,808 parameters.
+    query, key and value projections, the output head tied to the token
+    embedding, and GPT-2's initialisation (``gpt2_init``). Built with these
+    arguments, :class:`GPTModel` has GPT-2 small's 124,439,808 parameters. The
+    dropout of 0.1 is that of Hugging Face's ``GPT2Config`` (and of the GPT-1
+    paper): OpenAI's released GPT-2 code has no dropout, and the GPT-2 paper
+    gives none.
 
     Returns
     -------
@@ -369,7 +585,8 @@ def gpt2_small_config():
     124439808
     """
     return dict(vocab_size=50257, context_length=1024, d_model=768, num_layers=12,
-                num_heads=12, d_ff=4 * 768, dropout=0.1, qkv_bias=True, tie_weights=True)
+                num_heads=12, d_ff=4 * 768, dropout=0.1, qkv_bias=True, tie_weights=True,
+                gpt2_init=True)
 
 
 class GPTModel(nn.Module):
@@ -379,7 +596,17 @@ class GPTModel(nn.Module):
     ``num_layers`` causal pre-norm blocks (:class:`TransformerEncoderBlock` with
     ``causal=True``) and a final layer norm, and a linear head turns each
     token's vector into logits over the vocabulary: at position ``t``, the
-    scores of the token at ``t + 1``.
+    scores of the token at ``t + 1``. With ``block="llama"`` the blocks are
+    :class:`LlamaBlock` and the final norm an :class:`RMSNorm`; nothing else
+    changes.
+
+    Every weight matrix and embedding is drawn from normal(0, 0.02) and every
+    bias is zero, the standard deviation of GPT-2's released code. GPT-2 differs
+    in two more places, which ``gpt2_init=True`` adds: its code draws the
+    position table with 0.01, and its paper scales the weights of the residual
+    layers by 1/sqrt(N), N the number of residual layers: here (as in Hugging
+    Face's and nanoGPT's GPT-2) the two projections of each block whose outputs
+    are added to the residual stream, drawn with ``0.02 / sqrt(2 * num_layers)``.
 
     Parameters
     ----------
@@ -397,6 +624,13 @@ class GPTModel(nn.Module):
     tie_weights : bool
         Share one matrix between the token embedding and the output head (as
         GPT-2 does); otherwise the head has its own ``vocab_size x d_model``.
+    block : {"gpt2", "llama"}
+        :class:`TransformerEncoderBlock` (GELU, layer norm, biases) or
+        :class:`LlamaBlock` (SwiGLU, RMSNorm, no biases: ``qkv_bias`` must be False).
+    gpt2_init : bool
+        Draw the position table with standard deviation 0.01 and each block's
+        :meth:`~TransformerEncoderBlock.residual_projections` with
+        ``0.02 / sqrt(2 * num_layers)``.
 
     Attributes
     ----------
@@ -406,8 +640,9 @@ class GPTModel(nn.Module):
         ``context_length x d_model``.
     dropout : torch.nn.Dropout
     blocks : torch.nn.ModuleList
-        ``num_layers`` of ``TransformerEncoderBlock(..., norm_first=True, causal=True)``.
-    final_norm : torch.nn.LayerNorm
+        ``num_layers`` of ``TransformerEncoderBlock(..., norm_first=True, causal=True)``
+        (or of :class:`LlamaBlock`).
+    final_norm : torch.nn.LayerNorm or RMSNorm
     head : torch.nn.Linear
         ``d_model -> vocab_size``, no bias.
 
@@ -427,26 +662,40 @@ class GPTModel(nn.Module):
     """
 
     def __init__(self, vocab_size, context_length, d_model, num_layers, num_heads, d_ff=None,
-                 dropout=0.0, qkv_bias=False, tie_weights=True):
+                 dropout=0.0, qkv_bias=False, tie_weights=True, block="gpt2", gpt2_init=False):
         super().__init__()
+        if block not in ("gpt2", "llama") or (block == "llama" and qkv_bias):
+            raise ValueError(f"expected block='gpt2', or block='llama' with qkv_bias=False, got "
+                             f"block={block!r}, qkv_bias={qkv_bias}")
         self.vocab_size, self.context_length = vocab_size, context_length
         self.token_embedding = nn.Embedding(vocab_size, d_model)
         self.position_embedding = nn.Embedding(context_length, d_model)
         self.dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(
-            TransformerEncoderBlock(d_model, num_heads, context_length, d_ff, dropout, qkv_bias,
-                                    norm_first=True, causal=True)
-            for _ in range(num_layers)
-        )
-        self.final_norm = nn.LayerNorm(d_model)
+        if block == "gpt2":
+            self.blocks = nn.ModuleList(
+                TransformerEncoderBlock(d_model, num_heads, context_length, d_ff, dropout,
+                                        qkv_bias, norm_first=True, causal=True)
+                for _ in range(num_layers)
+            )
+            self.final_norm = nn.LayerNorm(d_model)
+        else:
+            self.blocks = nn.ModuleList(
+                LlamaBlock(d_model, num_heads, context_length, d_ff, dropout)
+                for _ in range(num_layers)
+            )
+            self.final_norm = RMSNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
         self.apply(self._init_weights)
+        if gpt2_init:  # the rest of GPT-2's initialisation
+            nn.init.normal_(self.position_embedding.weight, mean=0.0, std=0.01)
+            for layer in (layer for b in self.blocks for layer in b.residual_projections()):
+                nn.init.normal_(layer.weight, mean=0.0, std=0.02 / math.sqrt(2 * num_layers))
         if tie_weights:
             self.head.weight = self.token_embedding.weight
 
     @staticmethod
     def _init_weights(module):
-        """GPT-2's initialisation: normal(0, 0.02) weights, zero biases."""
+        """normal(0, 0.02) for every weight matrix and embedding, zero biases."""
         if isinstance(module, nn.Linear | nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
@@ -461,7 +710,7 @@ class GPTModel(nn.Module):
             Token ids (an integer dtype).
         caches : list of attnbook.KVCache, optional
             One per block. The tokens then continue the cached ones: their
-            positions start at ``len(caches[0])``.
+            positions start at ``caches[0].num_seen``.
         need_weights : bool
             Also return the attention weights of every block.
 
@@ -471,7 +720,7 @@ class GPTModel(nn.Module):
         attn_weights : list of torch.Tensor of shape (batch, num_heads, num_tokens, num_kv)
             One per block, first block first; only if ``need_weights``.
         """
-        start = 0 if caches is None else len(caches[0])
+        start = 0 if caches is None else caches[0].num_seen
         if token_ids.dim() != 2 or token_ids.is_floating_point():
             raise ValueError(f"expected token_ids of shape (batch, num_tokens) and an integer "
                              f"dtype, got {shape_str(token_ids.shape)} of {token_ids.dtype}")
