@@ -162,8 +162,8 @@ def test_default_cases_cover_the_targets_of_issue_9():
 
 
 def test_main_writes_json_and_prints_the_table(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "default_cases",
-                        lambda quick, device: [toy_case(wrong=no_causal_mask, memory=True)])
+    monkeypatch.setattr(bench, "default_cases", lambda quick, device, sliding_window: [
+        toy_case(wrong=no_causal_mask, memory=True)])
     path = tmp_path / "bench.json"
     assert bench.main(["--quick", "--json", str(path)]) == 1  # one implementation disagrees
     out, err = capsys.readouterr()
@@ -184,9 +184,82 @@ def test_cuda_without_a_device_is_refused(monkeypatch):
 
 
 def test_only_runs_the_named_groups(monkeypatch, capsys):
-    monkeypatch.setattr(bench, "default_cases", lambda quick, device: [
+    monkeypatch.setattr(bench, "default_cases", lambda quick, device, sliding_window: [
         toy_case(), dataclasses.replace(toy_case(wrong=no_causal_mask), group="other")])
     assert bench.main(["--only", "toy"]) == 0  # the disagreeing case did not run
     assert "toy" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         bench.main(["--only", "nonexistent"])
+
+
+# -- the sliding-window groups ---------------------------------------------------------------
+
+@pytest.mark.parametrize("num_tokens", [1, 5, 12, 13])
+@pytest.mark.parametrize("window,block_size", [(1, None), (3, None), (3, 2), (4, 5), (20, None)])
+def test_sliding_window_attention_equals_sdpa_with_the_band_mask(num_tokens, window, block_size):
+    from attnbook import causal_mask
+
+    gen = torch.Generator().manual_seed(num_tokens)
+    q, k = torch.randn(2, 3, num_tokens, 4, generator=gen), torch.randn(2, 3, num_tokens, 4,
+                                                                        generator=gen)
+    v = torch.randn(2, 3, num_tokens, 6, generator=gen)  # d_v != d_k
+    out = bench.sliding_window_attention(q, k, v, window, block_size=block_size)
+    expected = F.scaled_dot_product_attention(q, k, v,
+                                              attn_mask=causal_mask(num_tokens, window=window))
+    assert out.shape == (2, 3, num_tokens, 6)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_sliding_window_attention_errors():
+    q = torch.randn(1, 4, 2)
+    with pytest.raises(ValueError, match="expected window to be an int >= 1, got None"):
+        bench.sliding_window_attention(q, q, q, None)
+    with pytest.raises(ValueError, match="expected window to be None or an int >= 1"):
+        bench.sliding_window_attention(q, q, q, 0)
+    with pytest.raises(ValueError, match="expected block_size to be an int >= 1"):
+        bench.sliding_window_attention(q, q, q, 2, block_size=0)
+    with pytest.raises(ValueError, match="the same num_tokens"):
+        bench.sliding_window_attention(q, torch.randn(1, 5, 2), torch.randn(1, 5, 2), 2)
+
+
+def test_sliding_window_cases_agree_at_a_tiny_shape_and_report_the_cache():
+    full = f"full causal ({bench.FUSED}, is_causal)"
+    spec = dict(batch=1, num_heads=2, num_tokens=20, head_dim=4)
+    cases = [
+        bench.Case("sliding window", "tiny", bench._window_setup(**spec, window=6, device="cpu"),
+                   baseline=full, repeats=1, memory=False,
+                   references={full: bench._full_causal_reference(**spec, device="cpu")}),
+        bench.Case("sliding-window cache", "tiny", bench._window_cache_setup(
+            num_tokens=11, d=8, num_heads=2, num_layers=2, window=3, device="cpu"),
+            baseline="KVCache()", repeats=1, memory=False),
+    ]
+    rows = by_name(bench.run(cases=cases))
+    assert all(row["status"] == "ok" for row in rows.values()), rows
+    assert rows[full]["ratio"] == 1.0 and rows[full]["max_abs_error"] < 1e-5
+    # the caches' bytes: 2 blocks x keys and values x tokens x d x 4 bytes
+    assert rows["KVCache()"]["notes"]["cache bytes"] == 2 * 2 * 11 * 8 * 4
+    assert rows["KVCache(max_tokens=3)"]["notes"]["cache bytes"] == 2 * 2 * 3 * 8 * 4
+    assert "cache bytes per token" in bench.format_table(list(rows.values()))
+
+
+def test_an_implementation_is_checked_against_its_own_reference():
+    """Full causal attention is not the windowed function: checked against the windowed
+    reference it disagrees, against its own it agrees."""
+    full = f"full causal ({bench.FUSED}, is_causal)"
+    spec = dict(batch=1, num_heads=2, num_tokens=20, head_dim=4)
+    setup = bench._window_setup(**spec, window=6, device="cpu")
+    plain = bench.Case("sliding window", "tiny", setup, baseline=full, repeats=1, memory=False)
+    assert by_name(bench.run(cases=[plain]))[full]["status"] == "disagrees"
+    wrong = bench.Case("sliding window", "tiny", setup, baseline=full, repeats=1, memory=False,
+                       references={full: lambda: torch.zeros(1, 2, 20, 4)})
+    assert by_name(bench.run(cases=[wrong]))[full]["status"] == "disagrees"
+
+
+def test_sliding_window_groups_cover_2k_to_8k_tokens_in_the_full_run_only():
+    full = [c for c in bench.default_cases(quick=False) if c.group.startswith("sliding")]
+    lengths = sorted(c.params["num_tokens"] for c in full if c.group == "sliding window")
+    assert lengths == [2048, 4096, 8192]
+    assert {c.group for c in full} == {"sliding window", "sliding-window cache"}
+    assert not [c for c in bench.default_cases(quick=True) if c.group.startswith("sliding")]
+    quick = bench.default_cases(quick=True, sliding_window=True)
+    assert {c.group for c in quick} >= {"sliding window", "sliding-window cache"}

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Case", "default_cases", "format_table", "machine_info", "main", "peak_memory", "run"]
+__all__ = ["Case", "default_cases", "format_table", "machine_info", "main", "peak_memory", "run",
+           "sliding_window_attention", "sliding_window_cases"]
 
 FUSED = "F.scaled_dot_product_attention"
 
@@ -75,6 +76,17 @@ class Case:
         the machine has less available.
     params : dict, optional
         Numbers that describe the shape (e.g. ``num_tokens``), copied into each row.
+    references : dict, optional
+        Implementations that compute another function than the case's reference,
+        timed beside it (full causal attention beside windowed attention): each
+        maps to a callable giving its own correct output, which it is checked
+        against instead.
+
+    Notes
+    -----
+    ``setup`` may also return a third element, a callable that takes an
+    implementation's name after its checked call and returns a dict of numbers
+    about it (e.g. the bytes its cache holds), copied into the row as ``notes``.
 
     Examples
     --------
@@ -102,6 +114,7 @@ class Case:
     memory: bool = True
     needs_bytes: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    references: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- measuring
@@ -339,7 +352,226 @@ def _generation_setup(num_prompt, num_new, d, num_heads, num_layers, vocab_size,
     return setup
 
 
-def default_cases(quick=False, device="cpu"):
+def sliding_window_attention(query, key, value, window, block_size=None, scale=None):
+    """Causal sliding-window attention that computes only the scores inside the window.
+
+    The queries are cut into blocks of ``block_size`` tokens. The block that starts
+    at query ``s`` needs only keys ``s - window + 1 .. s + block_size - 1``, a span of
+    ``block_size + window - 1``, so the scores take ``num_tokens * (block_size +
+    window - 1)`` numbers instead of ``num_tokens**2``, and the time grows as
+    ``num_tokens * window``. A mask applied to full attention (what
+    :class:`attnbook.MultiHeadAttention` does with ``window=``) gives the same
+    numbers, but still computes every score.
+
+    Parameters
+    ----------
+    query : torch.Tensor of shape (..., num_tokens, d_k)
+    key : torch.Tensor of shape (..., num_tokens, d_k)
+    value : torch.Tensor of shape (..., num_tokens, d_v)
+    window : int
+        Query ``i`` attends to keys ``i - window + 1 .. i`` (those that exist).
+    block_size : int, optional
+        Queries per block; ``window`` by default.
+    scale : float, optional
+        Factor for the scores; ``1 / sqrt(d_k)`` by default.
+
+    Returns
+    -------
+    torch.Tensor of shape (..., num_tokens, d_v)
+        The same as ``torch.nn.functional.scaled_dot_product_attention(query, key,
+        value, attn_mask=attnbook.causal_mask(num_tokens, window=window))``.
+
+    Raises
+    ------
+    ValueError
+        If ``window`` or ``block_size`` is not an int of at least 1, or query,
+        key and value do not have the same number of tokens.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from attnbook import causal_mask
+    >>> from attnbook.bench import sliding_window_attention
+    >>> q, k, v = torch.randn(3, 2, 10, 4, generator=torch.Generator().manual_seed(0))
+    >>> out = sliding_window_attention(q, k, v, window=3)
+    >>> out.shape
+    torch.Size([2, 10, 4])
+    >>> torch.allclose(out, F.scaled_dot_product_attention(
+    ...     q, k, v, attn_mask=causal_mask(10, window=3)), atol=1e-6)
+    True
+    """
+    from .scaled_dot import check_window
+
+    if window is None:
+        raise ValueError("expected window to be an int >= 1, got None")
+    check_window(window)
+    block_size = window if block_size is None else block_size
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"expected block_size to be an int >= 1, got {block_size!r}")
+    num_tokens = query.shape[-2]
+    if key.shape[-2] != num_tokens or value.shape[-2] != num_tokens:
+        raise ValueError(f"expected query, key and value with the same num_tokens (causal "
+                         f"self-attention), got {tuple(query.shape)}, {tuple(key.shape)}, "
+                         f"{tuple(value.shape)}")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    num_blocks, span = -(-num_tokens // block_size), block_size + window - 1
+    pad_end = num_blocks * block_size - num_tokens
+    q = F.pad(query, (0, 0, 0, pad_end)).unflatten(-2, (num_blocks, block_size))
+    # keys and values, window - 1 zeros in front: block b reads span tokens from b * block_size
+    k = F.pad(key, (0, 0, window - 1, pad_end)).unfold(-2, span, block_size).mT
+    v = F.pad(value, (0, 0, window - 1, pad_end)).unfold(-2, span, block_size).mT
+    scores = q @ k.mT * scale  # (..., num_blocks, block_size, span)
+    row = torch.arange(block_size, device=query.device)[:, None]  # query s + row
+    col = torch.arange(span, device=query.device)  # key s - window + 1 + col
+    first_key = torch.arange(num_blocks, device=query.device) * block_size - (window - 1)
+    exists = (first_key[:, None] + col) >= 0  # (num_blocks, span): not the zeros in front
+    allowed = (col >= row) & (col <= row + window - 1) & exists[:, None, :]
+    weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+    out = weights @ v  # (..., num_blocks, block_size, d_v)
+    return out.flatten(-3, -2)[..., :num_tokens, :]  # (..., num_tokens, d_v)
+
+
+def _window_setup(batch, num_heads, num_tokens, head_dim, window, device):
+    """Windowed attention three ways, beside full causal attention (for its time)."""
+    from . import scaled_dot
+
+    def setup():
+        shape = (batch, num_heads, num_tokens, head_dim)
+        q, k, v = (_randn(*shape, seed=s, device=device) for s in (7, 8, 9))
+        band = scaled_dot.causal_mask(num_tokens, window=window, device=device)
+        implementations = {
+            f"full causal ({FUSED}, is_causal)": lambda: F.scaled_dot_product_attention(
+                q, k, v, is_causal=True),
+            f"window as a mask ({FUSED})": lambda: F.scaled_dot_product_attention(
+                q, k, v, attn_mask=band),
+            "window as a mask (attnbook explicit)": lambda: (
+                scaled_dot.scaled_dot_product_attention(q, k, v, attn_mask=band)[0]),
+            "sliding_window_attention (blocks)": lambda: sliding_window_attention(
+                q, k, v, window),
+        }
+
+        def reference():  # the windowed function, by PyTorch's kernel with the band mask
+            with torch.no_grad():
+                return F.scaled_dot_product_attention(q, k, v, attn_mask=band)
+
+        return reference, {name: torch.no_grad()(f) for name, f in implementations.items()}
+
+    return setup
+
+
+def _full_causal_reference(batch, num_heads, num_tokens, head_dim, device):
+    """Full causal attention by another algorithm: chunked_attention (online softmax)."""
+    from .chunked import chunked_attention
+
+    def reference():
+        shape = (batch, num_heads, num_tokens, head_dim)
+        q, k, v = (_randn(*shape, seed=s, device=device) for s in (7, 8, 9))
+        with torch.no_grad():
+            return chunked_attention(q, k, v, is_causal=True, chunk_size=256)
+
+    return reference
+
+
+def _window_cache_setup(num_tokens, d, num_heads, num_layers, window, device):
+    """Decoding one token at a time through windowed LlamaBlocks, plain or rolling cache."""
+    from .cache import KVCache
+    from .transformer import LlamaBlock
+
+    def setup():
+        torch.manual_seed(0)
+        blocks = [LlamaBlock(d, num_heads, num_tokens, window=window).to(device).eval()
+                  for _ in range(num_layers)]
+        x = _randn(1, num_tokens, d, seed=10, device=device)
+        held = {}
+
+        def run(h, caches=None):
+            for block, cache in zip(blocks, caches or [None] * len(blocks), strict=True):
+                h = block(h, cache=cache)
+            return h
+
+        def decode(max_tokens, name):
+            def go():
+                caches = [KVCache(max_tokens=max_tokens) for _ in blocks]
+                outs = [run(x[:, t:t + 1], caches) for t in range(num_tokens)]
+                held[name] = sum(c.keys.numel() * c.keys.element_size()
+                                 + c.values.numel() * c.values.element_size() for c in caches)
+                return torch.cat(outs, dim=1)  # (1, num_tokens, d)
+            return torch.no_grad()(go)
+
+        implementations = {"KVCache()": decode(None, "KVCache()"),
+                           f"KVCache(max_tokens={window})": decode(window,
+                                                                 f"KVCache(max_tokens={window})")}
+
+        def reference():  # one call of the windowed blocks on the whole sequence
+            with torch.no_grad():
+                return run(x)
+
+        def notes(name):
+            return {"cache bytes": held[name],
+                    "cache bytes per token": held[name] / num_tokens}
+
+        return reference, implementations, notes
+
+    return setup
+
+
+def sliding_window_cases(quick=False, device="cpu"):
+    """The sliding-window groups: windowed against full causal attention, and its cache.
+
+    ``"sliding window"``: at each length, causal attention with a window, as a
+    mask on PyTorch's fused kernel, as a mask on the explicit path, and by
+    :func:`sliding_window_attention`, each checked against the fused kernel with
+    the band mask; full causal attention (checked against
+    :func:`attnbook.chunked_attention`) is the baseline. ``"sliding-window
+    cache"``: decoding a sequence one token at a time through two windowed
+    blocks (:class:`attnbook.LlamaBlock`) with a plain :class:`attnbook.KVCache`
+    and with a rolling one (``max_tokens=window``), each checked against one call
+    on the whole sequence; the notes give the bytes the caches hold at the end.
+
+    Parameters
+    ----------
+    quick : bool
+        Small shapes (512 to 2,048 tokens, 4 heads, a window of 128; decoding
+        512 and 1,024 tokens) instead of 2,048 to 8,192 tokens with 12 heads and
+        a window of 512 (decoding 2,048 and 4,096 tokens at d 768).
+    device : str or torch.device
+
+    Returns
+    -------
+    list of Case
+    """
+    if quick:
+        lengths, heads, window = (512, 1024, 2048), 4, 128
+        decode = [dict(num_tokens=n, d=64, num_heads=4, num_layers=2, window=64)
+                  for n in (512, 1024)]
+        repeats = 3
+    else:
+        lengths, heads, window = (2048, 4096, 8192), 12, 512
+        decode = [dict(num_tokens=n, d=768, num_heads=12, num_layers=2, window=512)
+                  for n in (2048, 4096)]
+        repeats = 3
+    full = f"full causal ({FUSED}, is_causal)"
+    cases = []
+    for n in lengths:
+        spec = dict(batch=1, num_heads=heads, num_tokens=n, head_dim=64)
+        shape = f"batch 1, {heads} heads, {n} tokens, head_dim 64, window {window}"
+        scores = heads * n * n * 4
+        cases.append(Case("sliding window", shape,
+                          _window_setup(**spec, window=window, device=device), baseline=full,
+                          repeats=repeats, params={**spec, "window": window},
+                          needs_bytes={"window as a mask (attnbook explicit)": 4 * scores},
+                          references={full: _full_causal_reference(**spec, device=device)}))
+    for spec in decode:
+        shape = ("{num_tokens} tokens one at a time, d {d}, {num_heads} heads, {num_layers} "
+                 "blocks, window {window}").format(**spec)
+        cases.append(Case("sliding-window cache", shape,
+                          _window_cache_setup(**spec, device=device), baseline="KVCache()",
+                          repeats=repeats, min_seconds=0.0, params=spec))
+    return cases
+
+
+def default_cases(quick=False, device="cpu", sliding_window=None):
     """The cases of issue 9 (full) or their small versions (``quick``).
 
     Full: multi-head attention at GPT-2's shape (forward, forward+backward);
@@ -354,11 +586,16 @@ def default_cases(quick=False, device="cpu"):
     quick : bool
         Small shapes that run in seconds on one CPU thread.
     device : str or torch.device
+    sliding_window : bool, optional
+        Add :func:`sliding_window_cases`; by default only to the full run (the
+        quick run is what chapter 11 times while the book builds).
 
     Returns
     -------
     list of Case
     """
+    if sliding_window is None:
+        sliding_window = not quick
     if quick:
         mha = dict(batch=2, num_tokens=256, d=256, num_heads=4)
         attention = dict(batch=2, num_heads=4, num_tokens=512, head_dim=64)
@@ -404,6 +641,8 @@ def default_cases(quick=False, device="cpu"):
         cases.append(Case("generation", shape, _generation_setup(**spec, device=device),
                           baseline="with KVCache", repeats=gen_repeats, atol=0.0, rtol=0.0,
                           memory=False, params=spec))
+    if sliding_window:
+        cases += sliding_window_cases(quick, device)
     return cases
 
 
@@ -432,7 +671,8 @@ def machine_info(device="cpu"):
 
 
 def _run_case(case, device, repeats, progress):
-    reference, implementations = case.setup()
+    reference, implementations, *rest = case.setup()
+    notes = rest[0] if rest else None
     order = list(implementations)
     ref_out = None
     if isinstance(reference, str):  # that implementation runs first and gives the reference
@@ -450,7 +690,7 @@ def _run_case(case, device, repeats, progress):
         row = dict(group=case.group, implementation=name, shape=case.shape,
                    params=dict(case.params), baseline=case.baseline, status="ok",
                    max_abs_error=None, median_s=None, min_s=None, max_s=None, repeats=0,
-                   ratio=None, peak_bytes=None)
+                   ratio=None, peak_bytes=None, notes={})
         rows[name] = row
         needs, available = case.needs_bytes.get(name), _available_bytes(device)
         if needs is not None and available is not None and needs > available:
@@ -460,11 +700,14 @@ def _run_case(case, device, repeats, progress):
         seconds, out = _time_once(fn, device)  # the check, and a warm-up
         if ref_out is None:
             ref_out = out
-        row["max_abs_error"] = _max_error(out, ref_out)
-        if not _agrees(out, ref_out, case.atol, case.rtol):
+        own_ref = case.references[name]() if name in case.references else ref_out
+        row["max_abs_error"] = _max_error(out, own_ref)
+        if notes is not None:
+            row["notes"] = dict(notes(name))
+        if not _agrees(out, own_ref, case.atol, case.rtol):
             row["status"] = "disagrees"
             continue
-        del out
+        del out, own_ref
         counts[name] = repeats or max(
             case.repeats, min(100, math.ceil(case.min_seconds / max(seconds, 1e-6))))
     # timed in rounds, each implementation once per round (in alternating order), so
@@ -487,7 +730,7 @@ def _run_case(case, device, repeats, progress):
 
 def _measure_memory(case, rows, device, progress):
     """Fill in ``peak_bytes`` of the rows of ``case`` that were checked and timed."""
-    _, implementations = case.setup()
+    _, implementations, *_ = case.setup()
     for row in rows:
         if row["median_s"] is not None:
             progress(f"peak memory: {case.group} [{case.shape}]: {row['implementation']}")
@@ -516,7 +759,8 @@ def run(quick=False, device="cpu", repeats=None, cases=None, progress=None):
         ``shape``, ``baseline``, ``status`` (``"ok"``, ``"disagrees"`` or why it
         was skipped), ``max_abs_error`` (against the reference), ``median_s``,
         ``min_s``, ``max_s``, ``repeats``, ``ratio`` (median over the baseline's)
-        and ``peak_bytes``; times and memory are None when not measured.
+        and ``peak_bytes``; times and memory are None when not measured; ``notes``,
+        numbers a case reports about an implementation (or an empty dict).
     """
     if cases is None:
         cases = default_cases(quick, device)
@@ -541,6 +785,12 @@ def _format_bytes(n):
     return None  # unreachable
 
 
+def _format_note(key, value):
+    if "bytes" in key:
+        return _format_bytes(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:.3g}"
+
+
 def format_table(rows):
     """A plain-text table of :func:`run`'s rows.
 
@@ -553,6 +803,9 @@ def format_table(rows):
     str
     """
     header = ("group", "implementation", "shape", "median", "range", "x baseline", "peak memory")
+    with_notes = any(r.get("notes") for r in rows)
+    if with_notes:
+        header += ("notes",)
     lines = []
     for r in rows:
         if r["median_s"] is None:
@@ -563,8 +816,11 @@ def format_table(rows):
             timing = (f"{r['median_s'] * 1e3:.1f} ms",
                       f"{r['min_s'] * 1e3:.1f}-{r['max_s'] * 1e3:.1f} ms",
                       f"{r['ratio']:.2f}" if r["ratio"] is not None else "-")
-        lines.append((r["group"], r["implementation"], r["shape"], *timing,
-                      _format_bytes(r["peak_bytes"])))
+        line = (r["group"], r["implementation"], r["shape"], *timing,
+                _format_bytes(r["peak_bytes"]))
+        if with_notes:
+            line += (", ".join(f"{k} {_format_note(k, v)}" for k, v in r.get("notes", {}).items()),)
+        lines.append(line)
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
 
     def fmt(cells):
@@ -594,7 +850,7 @@ def main(argv=None):
 
     machine = machine_info(args.device)
     started = time.perf_counter()
-    cases = default_cases(args.quick, args.device)
+    cases = default_cases(args.quick, args.device, sliding_window=True)
     if args.only:
         unknown = set(args.only) - {case.group for case in cases}
         if unknown:
