@@ -99,6 +99,31 @@ def test_date_dataset_dates_are_distinct_and_valid():
         DateDataset(36501)
 
 
+def test_date_dataset_fields_name_the_words_of_each_field():
+    from attnbook.experiments.dates import FIELDS, MONTHS, TARGET_POSITIONS, word_fields
+
+    data = DateDataset(300, seed=1)
+    assert data.src_fields.shape == data.src.shape
+    assert ((data.src_fields == -1) | (data.src != 0)).all()  # padding has no field
+    for i in range(300):
+        words = data.decode_src(data.src[i]).split()
+        fields = [FIELDS[f] if f >= 0 else None for f in data.src_fields[i, :len(words)].tolist()]
+        assert (words[0] in MONTHS) == bool(data.month_first[i])
+        assert [w for w, f in zip(words, fields, strict=True) if f is None] in ([], ["of"])
+        assert [w for w, f in zip(words, fields, strict=True) if f == "month"] == \
+            [MONTHS[data.dates[i][1] - 1]]
+        year_part = [w for w, f in zip(words, fields, strict=True) if f == "year"]
+        assert year_part == year_words(data.dates[i][0]) == words[-len(year_part):]
+        iso = data.decode_tgt(data.tgt[i])
+        for field, position in TARGET_POSITIONS.items():
+            value = data.dates[i][("year", "month", "day").index(field)]
+            assert int("".join(iso[p] for p in position)) == value
+    assert word_fields(2001, 12, 30, "day-month-year") == ["day", None, "month", "year", "year",
+                                                          "year"]
+    with pytest.raises(ValueError, match="style must be"):
+        word_fields(2001, 1, 1, "iso")
+
+
 # -- summarisation -------------------------------------------------------------------
 
 def test_documents_defeat_word_counts():
@@ -167,6 +192,42 @@ def test_sound_dataset_marks_the_sound():
     assert (inside > outside).all()
 
 
+def test_sound_never_reaches_the_first_and_last_two_frames():
+    data = SoundDataset(600, seed=0)
+    events = data.event_frames
+    assert not events[:, :2].any() and not events[:, -2:].any()
+    assert events[:, 2].any() and events[:, -3].any()  # but it can come right next to them
+    # in the samples as well: the STFT frames at the edges see noise only
+    quiet = SoundDataset(40, seed=3, noise=0.0)
+    assert (quiet.spectrograms[:, :2] == np.log(1e-3)).all()
+    assert (quiet.spectrograms[:, -2:] == np.log(1e-3)).all()
+    assert (quiet.spectrograms[:, 2:-2] > np.log(1e-3)).any()
+
+
+def test_sound_classifier_mean_pooling_baseline():
+    torch.manual_seed(0)
+    attention = SoundClassifier(129, 4)
+    torch.manual_seed(0)
+    mean = SoundClassifier(129, 4, pooling="mean")
+    for name in ("conv", "frame_layer", "classify"):  # the same start but for the pooling
+        for a, b in zip(getattr(attention, name).parameters(), getattr(mean, name).parameters(),
+                        strict=True):
+            assert torch.equal(a, b)
+    assert sum(p.numel() for p in attention.parameters()) - \
+        sum(p.numel() for p in mean.parameters()) == 32 + 32 * 32 + 32
+    spec = torch.randn(3, 61, 129)
+    logits, weights = mean(spec, need_weights=True)
+    torch.testing.assert_close(weights, torch.full((3, 61), 1 / 61))
+    # the same frame features as the attention model, averaged
+    x = mean.freq_pool((spec - spec.mean(dim=(1, 2), keepdim=True)).unsqueeze(1))
+    maps = torch.relu(mean.conv(x))
+    features = torch.cat([maps.amax(-1), maps.mean(-1)], dim=1).transpose(1, 2)
+    frames = torch.relu(mean.frame_layer(features))
+    torch.testing.assert_close(logits, mean.classify(frames.mean(1)))
+    with pytest.raises(ValueError, match="pooling must be"):
+        SoundClassifier(129, 4, pooling="max")
+
+
 def test_sound_classifier_learns_and_checks_input():
     data = SoundDataset(16, seed=0)
     fixed = (data.spectrograms, data.labels)
@@ -213,6 +274,52 @@ def test_vision_transformer_errors():
         VisionTransformer(10, 4, 2)
     with pytest.raises(ValueError, match=r"images of shape \(batch, 1, 12, 12\)"):
         VisionTransformer(12, 4, 2)(torch.randn(2, 12, 12))
+
+
+def test_mean_mixing_is_attention_with_equal_scores():
+    from attnbook import MultiHeadAttention
+    from attnbook.experiments import MeanMixing
+
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 8, context_length=6, num_heads=2, causal=False)
+    with torch.no_grad():
+        mha.W_query.weight.zero_()  # every score 0: uniform weights
+    mixing = MeanMixing.from_attention(mha)
+    x = torch.randn(3, 6, 8)
+    expected, expected_weights = mha(x, need_weights=True)
+    out, weights = mixing(x, need_weights=True)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(weights, expected_weights)
+    torch.testing.assert_close(mixing(x), out)
+    with pytest.raises(ValueError, match=r"x of shape \(batch, num_tokens, d_in=8\)"):
+        mixing(torch.randn(6, 8))
+    with pytest.raises(ValueError, match="no attn_mask"):
+        mixing(x, attn_mask=torch.ones(6, 6, dtype=torch.bool))
+
+
+def test_vision_transformer_mean_mixing_baseline():
+    from attnbook.experiments import MeanMixing
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(12, 4, 4, d_model=16, num_heads=2)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    plain = VisionTransformer(12, 4, 4, d_model=16, num_heads=2, mixing="mean")
+    assert torch.equal(torch.random.get_rng_state(), state)  # no extra random numbers
+    assert all(isinstance(block.attention, MeanMixing) for block in plain.blocks)
+    kept = dict(plain.named_parameters())
+    missing = [name for name in dict(vit.named_parameters()) if name not in kept]
+    assert sorted(missing) == sorted(f"blocks.{i}.attention.{w}.weight"
+                                     for i in range(2) for w in ("W_query", "W_key"))
+    for name, p in vit.named_parameters():
+        if name in kept:
+            assert torch.equal(p, kept[name]), name
+    images = torch.randn(2, 1, 12, 12)
+    logits, weights = plain(images, need_weights=True)
+    assert logits.shape == (2, 4)
+    torch.testing.assert_close(weights[0], torch.full((2, 2, 10, 10), 0.1))
+    with pytest.raises(ValueError, match="mixing must be"):
+        VisionTransformer(12, 4, 4, mixing="max")
 
 
 def test_attention_rollout_against_a_loop():

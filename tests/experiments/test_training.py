@@ -103,3 +103,22 @@ class _FirstOutput(torch.nn.Module):
 
     def forward(self, x):
         return self.rnn(x)[0]
+
+
+def test_callback_sees_every_step_and_the_model_in_training_mode():
+    seen = []
+
+    def callback(step, model):
+        seen.append((step, model.training, model.weight.detach().clone()))
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    result = train(model, regression, mse, steps=12, lr=0.1, callback=callback)
+    assert [step for step, _, _ in seen] == list(range(1, 13))
+    assert all(training for _, training, _ in seen)
+    assert torch.equal(seen[-1][2], model.weight.detach())  # after the step's update
+    assert not torch.equal(seen[0][2], seen[-1][2])
+    # the callback changes nothing else: the same losses as without it
+    torch.manual_seed(0)
+    again = train(torch.nn.Linear(3, 1), regression, mse, steps=12, lr=0.1)
+    assert again.losses == result.losses

@@ -23,17 +23,25 @@ from .order import (
     token_loss,
 )
 from .pooling import AttentionPooling
+from .scores import SCORES, ProjectedDotProductAttention, date_translator, scoring_module
 from .seq2seq import Seq2Seq, greedy_accuracy, seq2seq_loss
 from .speech import SOUND_CLASSES, SoundClassifier, SoundDataset, spectrogram
 from .summarize import DocumentDataset, SalienceModel, classification_loss
 from .tasks import BOS_ID, PAD_ID, lag_copy_batch, reverse_batch
 from .training import TrainingResult, train
-from .vision import SHAPE_CLASSES, ShapesDataset, VisionTransformer, attention_rollout
+from .vision import (
+    SHAPE_CLASSES,
+    MeanMixing,
+    ShapesDataset,
+    VisionTransformer,
+    attention_rollout,
+)
 
 __all__ = [
     "BOS_ID",
     "PAD_ID",
     "SCHEMES",
+    "SCORES",
     "SHAPE_CLASSES",
     "SOUND_CLASSES",
     "AttentionPooling",
@@ -41,8 +49,10 @@ __all__ = [
     "DateTextDataset",
     "DocumentDataset",
     "MaskedWordModel",
+    "MeanMixing",
     "OrderModel",
     "PositionalSelfAttention",
+    "ProjectedDotProductAttention",
     "SalienceModel",
     "Seq2Seq",
     "ShapesDataset",
@@ -55,6 +65,7 @@ __all__ = [
     "classification_loss",
     "copy_back_batch",
     "date_to_words",
+    "date_translator",
     "greedy_accuracy",
     "held_out",
     "lag_copy_batch",
@@ -63,6 +74,7 @@ __all__ = [
     "masked_word_loss",
     "order_blind_accuracy",
     "reverse_batch",
+    "scoring_module",
     "seq2seq_loss",
     "spectrogram",
     "token_accuracy",

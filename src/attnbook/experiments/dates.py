@@ -22,6 +22,9 @@ _ORDINAL_TEENS = ("tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "f
                   "sixteenth", "seventeenth", "eighteenth", "nineteenth")
 _ORDINAL_TENS = {20: "twentieth", 30: "thirtieth"}
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+FIELDS = ("year", "month", "day")
+#: The characters of each field in the target ``YYYY-MM-DD``.
+TARGET_POSITIONS = {"year": [0, 1, 2, 3], "month": [5, 6], "day": [8, 9]}
 
 
 def _cardinal(n):
@@ -54,6 +57,30 @@ def year_words(year):
     if year < 2010:
         return ["two", "thousand", *_cardinal(year - 2000)] if year > 2000 else ["two", "thousand"]
     return ["twenty", *_cardinal(year - 2000)]
+
+
+def word_fields(year, month, day, style):
+    """The field each word of :func:`date_to_words` writes.
+
+    Returns
+    -------
+    list of str or None
+        One entry per word: ``"year"``, ``"month"``, ``"day"``, or None for
+        "of", which writes no digit.
+
+    Examples
+    --------
+    >>> from attnbook.experiments.dates import word_fields
+    >>> word_fields(1999, 3, 21, "day-month-year")
+    ['day', 'day', None, 'month', 'year', 'year', 'year']
+    """
+    year_part = ["year"] * len(year_words(year))
+    day_part = ["day"] * len(_ordinal(day))
+    if style == "day-month-year":
+        return [*day_part, None, "month", *year_part]
+    if style == "month-day-year":
+        return ["month", *day_part, *year_part]
+    raise ValueError(f"style must be 'day-month-year' or 'month-day-year', got {style!r}")
 
 
 def date_to_words(year, month, day, style):
@@ -113,6 +140,11 @@ class DateDataset(HeldOutSplitMixin):
         Target ids of ``YYYY-MM-DD``.
     dates : list of tuple of int
         ``(year, month, day)`` of every pair.
+    src_fields : torch.Tensor of shape (num_dates, max_src_len)
+        For every source word, the index into :data:`FIELDS` (year, month, day)
+        of the field it writes; -1 for "of" and for padding.
+    month_first : torch.Tensor of shape (num_dates,)
+        True for the sources written ``"month-day-year"``.
 
     Examples
     --------
@@ -129,14 +161,16 @@ class DateDataset(HeldOutSplitMixin):
                              f"dates of 1950-2049), got {num_dates}")
         rng = np.random.default_rng(seed)
         month_starts = np.cumsum((0, *_DAYS_IN_MONTH))
-        words, self.dates = [], []
+        words, fields, self.dates = [], [], []
         styles = ("day-month-year", "month-day-year")
         for index in rng.choice(100 * days_per_year, size=num_dates, replace=False):
             year, day_of_year = 1950 + int(index) // days_per_year, int(index) % days_per_year
             month = int(np.searchsorted(month_starts, day_of_year, side="right"))
             day = day_of_year - int(month_starts[month - 1]) + 1
             self.dates.append((year, month, day))
-            words.append(date_to_words(year, month, day, styles[int(rng.integers(2))]))
+            style = styles[int(rng.integers(2))]
+            words.append(date_to_words(year, month, day, style))
+            fields.append(word_fields(year, month, day, style))
         vocab = sorted({w for sentence in words for w in sentence})
         self.src_words = ("<pad>", "<bos>", *vocab)
         self.tgt_chars = ("<pad>", "<bos>", *"0123456789-")
@@ -144,8 +178,12 @@ class DateDataset(HeldOutSplitMixin):
         self._tgt_index = {c: i for i, c in enumerate(self.tgt_chars)}
         max_len = max(len(w) for w in words)
         self.src = torch.full((num_dates, max_len), PAD_ID, dtype=torch.long)
+        self.src_fields = torch.full((num_dates, max_len), -1, dtype=torch.long)
         for i, sentence in enumerate(words):
             self.src[i, :len(sentence)] = torch.tensor([self._src_index[w] for w in sentence])
+            self.src_fields[i, :len(sentence)] = torch.tensor(
+                [-1 if f is None else FIELDS.index(f) for f in fields[i]])
+        self.month_first = torch.tensor([f[0] == "month" for f in fields])
         self.tgt = torch.tensor([[self._tgt_index[c] for c in f"{y:04d}-{m:02d}-{d:02d}"]
                                  for y, m, d in self.dates])
         self._tensors = (self.src, self.tgt)

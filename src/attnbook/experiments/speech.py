@@ -49,7 +49,10 @@ class SoundDataset(HeldOutSplitMixin):
 
     Each clip (8 kHz) is Gaussian noise with a sound of 0.15 to 0.3 s at a random
     time: a rising or falling chirp, a steady tone, or two simultaneous tones
-    (:data:`SOUND_CLASSES`), at random frequencies between 300 and 3500 Hz.
+    (:data:`SOUND_CLASSES`), at random frequencies between 300 and 3500 Hz. The
+    sound lies wholly between the end of the spectrogram's second frame and the
+    start of its second-to-last frame, so the first and last two frames of every
+    clip hold noise only.
 
     Parameters
     ----------
@@ -88,9 +91,13 @@ class SoundDataset(HeldOutSplitMixin):
         num_frames = (sample_rate - n_fft) // hop + 1
         frame_start = np.arange(num_frames) * hop / sample_rate
         events = np.zeros((num_clips, num_frames), dtype=bool)
+        # The sound starts after the second frame ends and ends before the
+        # second-to-last frame starts: the first and last two frames never hold it.
+        earliest = (hop + n_fft) / sample_rate
+        latest = (num_frames - 2) * hop / sample_rate
         for i, label in enumerate(labels):
             duration = rng.uniform(0.15, 0.3)
-            start = rng.uniform(0.05, 0.95 - duration)
+            start = rng.uniform(earliest, latest - duration)
             inside = (t >= start) & (t < start + duration)
             local = t[inside] - start
             f0, f1 = np.sort(rng.uniform(300, 3500, size=2))
@@ -134,6 +141,11 @@ class SoundClassifier(nn.Module):
         Neighbouring frequency bins averaged before the convolution.
     d_model : int
         Size of each frame's feature vector.
+    pooling : str
+        ``"attention"`` (:class:`AttentionPooling`), or ``"mean"`` for the
+        baseline without attention: the plain average of the frames' feature
+        vectors (uniform weights, no query, no key projection). For the same
+        seed both start from the same convolution, frame layer and classifier.
 
     Examples
     --------
@@ -142,16 +154,22 @@ class SoundClassifier(nn.Module):
     >>> logits, weights = SoundClassifier(129, 4)(torch.randn(2, 61, 129), need_weights=True)
     >>> logits.shape, weights.shape
     (torch.Size([2, 4]), torch.Size([2, 61]))
+    >>> mean = SoundClassifier(129, 4, pooling="mean")  # the baseline without attention
+    >>> mean(torch.randn(2, 61, 129), need_weights=True)[1][0, :3]
+    tensor([0.0164, 0.0164, 0.0164])
     """
 
-    def __init__(self, num_bins, num_classes, channels=8, d_model=32, freq_pool=4):
+    def __init__(self, num_bins, num_classes, channels=8, d_model=32, freq_pool=4,
+                 pooling="attention"):
         super().__init__()
+        if pooling not in ("attention", "mean"):
+            raise ValueError(f"pooling must be 'attention' or 'mean', got {pooling!r}")
         self.num_bins = num_bins
         self.freq_pool = nn.AvgPool2d((1, freq_pool), ceil_mode=True)
         self.conv = nn.Conv2d(1, channels, kernel_size=5, padding=2)
         self.frame_layer = nn.Linear(2 * channels, d_model)
-        self.pool = AttentionPooling(d_model, d_model)
         self.classify = nn.Linear(d_model, num_classes)
+        self.pool = AttentionPooling(d_model, d_model) if pooling == "attention" else None
 
     def forward(self, spectrograms, need_weights=False):
         """Class logits ``(batch, num_classes)`` of ``(batch, num_frames, num_bins)`` inputs."""
@@ -163,6 +181,10 @@ class SoundClassifier(nn.Module):
         maps = torch.relu(self.conv(x))  # (batch, channels, frames, bins / freq_pool)
         features = torch.cat([maps.amax(dim=-1), maps.mean(dim=-1)], dim=1)  # (b, 2c, frames)
         frames = torch.relu(self.frame_layer(features.transpose(1, 2)))  # (b, frames, d)
-        pooled, weights = self.pool(frames)
+        if self.pool is None:
+            weights = torch.full(frames.shape[:2], 1 / frames.shape[1])  # (batch, frames)
+            pooled = frames.mean(dim=1)
+        else:
+            pooled, weights = self.pool(frames)
         logits = self.classify(pooled)
         return (logits, weights) if need_weights else logits

@@ -48,7 +48,7 @@ class _Progress:
 
 
 def train(model, make_batch, loss_fn, *, steps, lr=1e-2, seed=0, grad_clip=1.0,
-          weight_decay=0.0, progress=None):
+          weight_decay=0.0, progress=None, callback=None):
     """Train ``model`` with Adam on freshly generated batches.
 
     Parameters
@@ -75,6 +75,12 @@ def train(model, make_batch, loss_fn, *, steps, lr=1e-2, seed=0, grad_clip=1.0,
     progress : bool, optional
         Report the step and loss on stderr. By default only when stderr is a
         terminal, so nothing is printed in notebooks, the book or CI logs.
+    callback : callable, optional
+        ``callback(step, model)`` is called after every optimisation step (``step``
+        counts from 1), with the model in training mode: a learning curve of a
+        held-out measure, say. It should evaluate under :func:`torch.no_grad`,
+        draw no random numbers from the global generator, and leave the model's
+        weights and mode as it found them. Its time counts in ``seconds``.
 
     Returns
     -------
@@ -120,6 +126,8 @@ def train(model, make_batch, loss_fn, *, steps, lr=1e-2, seed=0, grad_clip=1.0,
             schedule.step()
             result.losses.append(loss.item())
             report.update(step, result.losses[-1])
+            if callback is not None:
+                callback(step, model)
     model.eval()
     result.seconds = time.perf_counter() - start
     return result

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_tokens
 from ..transformer import TransformerEncoderBlock
 from .tasks import HeldOutSplitMixin
 
@@ -67,6 +68,77 @@ class ShapesDataset(HeldOutSplitMixin):
         self._tensors = (self.images, self.labels)
 
 
+class MeanMixing(nn.Module):
+    """Self-attention with every weight fixed to ``1 / num_tokens``: mean pooling.
+
+    Each token receives ``out_proj(mean_j(x_j W_v))``, the same vector for every
+    token: what a :class:`attnbook.MultiHeadAttention` with the same value and
+    output projections computes when all its scores are equal. There are no query
+    and key projections, so nothing depends on which token looks at which: the
+    baseline without attention of a Transformer block (chapter 8).
+
+    Parameters
+    ----------
+    d_model : int
+        Size of each token's vector.
+    num_heads : int
+        Only for the shape of the returned weights.
+
+    Attributes
+    ----------
+    W_value : torch.nn.Linear
+        ``d_model -> d_model``, no bias.
+    out_proj : torch.nn.Linear
+        ``d_model -> d_model``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook.experiments.vision import MeanMixing
+    >>> out, weights = MeanMixing(d_model=4, num_heads=2)(torch.randn(3, 5, 4), need_weights=True)
+    >>> out.shape, weights.shape, weights[0, 0, 0, 0].item()
+    (torch.Size([3, 5, 4]), torch.Size([3, 2, 5, 5]), 0.2)
+    """
+
+    def __init__(self, d_model, num_heads):
+        super().__init__()
+        self.d_model, self.num_heads = d_model, num_heads
+        self.W_value = nn.Linear(d_model, d_model, bias=False)
+        self.out_proj = nn.Linear(d_model, d_model)
+
+    @classmethod
+    def from_attention(cls, attention):
+        """A :class:`MeanMixing` with copies of ``attention``'s ``W_value`` and
+        ``out_proj`` (a :class:`attnbook.MultiHeadAttention` without value bias);
+        draws no random numbers."""
+        d_model = attention.out_proj.out_features
+        with torch.random.fork_rng(devices=[]):
+            mixing = cls(d_model, attention.num_heads)
+        mixing.load_state_dict({"W_value.weight": attention.W_value.weight,
+                                "out_proj.weight": attention.out_proj.weight,
+                                "out_proj.bias": attention.out_proj.bias})
+        return mixing
+
+    def forward(self, x, attn_mask=None, need_weights=False, cache=None):
+        """Mix ``x`` of shape ``(batch, num_tokens, d_model)`` by its mean.
+
+        ``attn_mask`` and ``cache`` are accepted for the signature of
+        :class:`attnbook.MultiHeadAttention` and must be None. With
+        ``need_weights``, also returns the uniform weights, of shape
+        ``(batch, num_heads, num_tokens, num_tokens)``.
+        """
+        check_tokens(x, self.d_model, batched=True)
+        if attn_mask is not None or cache is not None:
+            raise ValueError("MeanMixing takes no attn_mask and no cache")
+        mean = self.W_value(x).mean(dim=1, keepdim=True)  # (batch, 1, d_model)
+        out = self.out_proj(mean).expand_as(x)  # (batch, num_tokens, d_model)
+        if not need_weights:
+            return out
+        batch, num_tokens, _ = x.shape
+        weights = x.new_full((batch, self.num_heads, num_tokens, num_tokens), 1 / num_tokens)
+        return out, weights
+
+
 class VisionTransformer(nn.Module):
     """A Vision Transformer (Dosovitskiy et al., 2020), small enough for a CPU.
 
@@ -84,6 +156,12 @@ class VisionTransformer(nn.Module):
     num_classes : int
     d_model, num_heads, num_layers : int
     in_channels : int
+    mixing : str
+        ``"attention"``, or ``"mean"`` for the baseline without attention: every
+        block's self-attention replaced by :class:`MeanMixing` (uniform weights:
+        each token receives the mean of all tokens' values), built from the same
+        initial value and output projections, so for the same seed the two models
+        start from the same weights except the query and key projections.
 
     Examples
     --------
@@ -96,8 +174,10 @@ class VisionTransformer(nn.Module):
     """
 
     def __init__(self, image_size, patch_size, num_classes, d_model=32, num_heads=4,
-                 num_layers=2, in_channels=1):
+                 num_layers=2, in_channels=1, mixing="attention"):
         super().__init__()
+        if mixing not in ("attention", "mean"):
+            raise ValueError(f"mixing must be 'attention' or 'mean', got {mixing!r}")
         if image_size % patch_size:
             raise ValueError(f"image_size must be divisible by patch_size: got "
                              f"image_size={image_size}, patch_size={patch_size}")
@@ -113,6 +193,9 @@ class VisionTransformer(nn.Module):
         )
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
+        if mixing == "mean":
+            for block in self.blocks:
+                block.attention = MeanMixing.from_attention(block.attention)
 
     def forward(self, images, need_weights=False):
         """Class logits ``(batch, num_classes)``; with ``need_weights``, also one
