@@ -73,7 +73,7 @@ class RMSNorm(nn.Module):
     Each token's vector is divided by the root mean square of its features, then
     scaled feature by feature: ``x / sqrt(mean(x**2) + eps) * weight``. Unlike
     :class:`torch.nn.LayerNorm` it neither subtracts the mean nor adds a shift.
-    The same numbers as :class:`torch.nn.RMSNorm` with the same ``eps`` and weight.
+    The same numbers as ``torch.nn.RMSNorm`` with the same ``eps`` and weight.
 
     Parameters
     ----------
