@@ -624,9 +624,10 @@ class GPTModel(nn.Module):
     tie_weights : bool
         Share one matrix between the token embedding and the output head (as
         GPT-2 does); otherwise the head has its own ``vocab_size x d_model``.
-    block : {"gpt2", "llama"}
-        :class:`TransformerEncoderBlock` (GELU, layer norm, biases) or
-        :class:`LlamaBlock` (SwiGLU, RMSNorm, no biases: ``qkv_bias`` must be False).
+    block : str
+        ``"gpt2"``: :class:`TransformerEncoderBlock` (GELU, layer norm, biases), or
+        ``"llama"``: :class:`LlamaBlock` (SwiGLU, RMSNorm, no biases: ``qkv_bias``
+        must be False).
     gpt2_init : bool
         Draw the position table with standard deviation 0.01 and each block's
         :meth:`~TransformerEncoderBlock.residual_projections` with
