@@ -30,6 +30,7 @@ extensions = [
     "sphinx_design",
     "sphinx-mathjax-offline",  # MathJax 3 served from _static: math renders offline
     "notfound.extension",  # a 404 page with the book's navigation and search
+    "live_code",  # docs/_ext/live_code.py: Run, edit and rerun every code cell in the page
 ]
 exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "_inventories",
                     "_kernels", "_ext"]

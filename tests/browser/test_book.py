@@ -218,6 +218,29 @@ def test_search_puts_the_chapter_of_a_key_term_first(browser, base_url, term):
     page.close()
 
 
+@pytest.mark.parametrize("term", KEY_TERMS)
+def test_a_search_loads_with_no_page_or_console_error(browser, base_url, term):
+    """Every hit gets its summary, also an index entry's (an empty anchor target)."""
+    page = browser.new_page()
+    watcher = PageProblems(page, urlparse(base_url).netloc)
+    page.goto(base_url + f"search.html?q={term}", wait_until="networkidle")
+    results = page.locator("#search-results li")
+    results.first.wait_for(timeout=15_000)
+    page.wait_for_function("""() => document.querySelector('#search-results')
+        .textContent.match(/Search finished/)""", timeout=15_000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)  # the last summaries' fetches
+    without_summary = page.evaluate("""() => Array.from(
+        document.querySelectorAll('#search-results li'),
+        li => [li.querySelector('a').getAttribute('href'),
+               (li.querySelector('p.context, span') || {textContent: ''}).textContent.trim()])
+        .filter(([href, summary]) => !summary).map(([href]) => href)""")
+    problems = list(watcher.problems)
+    page.close()
+    assert not problems, "\n".join(problems)
+    assert not without_summary, f"hits without a summary: {without_summary}"
+
+
 def test_there_is_one_search_box(browser, base_url):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(base_url + "causal-attention.html", wait_until="networkidle")
