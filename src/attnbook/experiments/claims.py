@@ -19,6 +19,8 @@ __all__ = ["at_least", "at_most", "share_with_uniform"]
 
 
 def _round_outwards(value, digits, percent, rounding):
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
     number = Decimal(repr(float(value)))  # the float's shortest repr, not its binary tail
     if percent:
         number *= 100
