@@ -11,10 +11,12 @@ from .scaled_dot import _check_qkv
 def _attend_block(query, key, value, first_query, chunk_size):
     """Attention of one block of queries, reading the keys one chunk at a time.
 
-    The online softmax (Milakov & Gimelshein, 2018): every query keeps a running
-    maximum ``m`` of its scores, a running normaliser ``total = sum exp(s - m)``
-    and an unnormalised output ``acc = sum exp(s - m) v``. When a chunk raises
-    the maximum from ``m`` to ``m_new``, both sums are rescaled by
+    Every query keeps a running maximum ``m`` of its scores and a running
+    normaliser ``total = sum exp(s - m)`` (the online softmax of Milakov &
+    Gimelshein, 2018, which fuses the two into one pass), and also an
+    unnormalised output ``acc = sum exp(s - m) v``, which makes the attention
+    output itself single-pass (Rabe & Staats, 2021; Dao et al., 2022). When a chunk
+    raises the maximum from ``m`` to ``m_new``, both sums are rescaled by
     ``exp(m - m_new)``. Only ``(block, chunk_size)`` scores exist at a time.
 
     Parameters

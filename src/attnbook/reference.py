@@ -386,12 +386,14 @@ def t5_relative_buckets(num_queries, num_keys=None, num_buckets=32, max_distance
 
 
 def online_softmax(x, chunk_size=1):
-    """Softmax over the last axis in one streaming pass (Milakov & Gimelshein, 2018).
+    """Softmax over the last axis, its maximum and normaliser in one streaming pass
+    (Milakov & Gimelshein, 2018).
 
     The normaliser ``sum_j exp(x_j - m)`` is accumulated chunk by chunk with a
     running maximum ``m``: when a chunk raises the maximum from ``m`` to ``m'``,
-    the sum so far is rescaled by ``exp(m - m')``. The result equals
-    :func:`softmax`; a row that is ``-inf`` everywhere gives zeros.
+    the sum so far is rescaled by ``exp(m - m')``. A second pass then divides each
+    ``exp(x_j - m)`` by it. The result equals :func:`softmax`; a row that is
+    ``-inf`` everywhere gives zeros.
 
     Parameters
     ----------
