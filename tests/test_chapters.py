@@ -54,7 +54,6 @@ GLUE = re.compile(r"glue\(\s*[\"']([^\"']+)[\"']\s*,\s*([^\n]*)")
 # Chapters whose bounds still glue plainly rounded numbers (issue 15): each leaves this
 # list once its bounds go through attnbook.experiments.claims (strict xfail tells when).
 UNSAFE_BOUNDS = {
-    "applications",
     "why-attention",
 }
 
@@ -83,7 +82,7 @@ SHARE = re.compile(
     re.S,
 )
 # Chapters whose shares of attention still lack their uniform baseline (issue 15).
-SHARES_WITHOUT_BASELINE = {"applications", "self-attention", "why-attention"}
+SHARES_WITHOUT_BASELINE = {"self-attention", "why-attention"}
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,7 @@ def train(model, make_batch, loss_fn, *, steps, lr=1e-2, seed=0, grad_clip=1.0,
     callback : callable, optional
         ``callback(step, model)`` is called after every optimisation step (``step``
         counts from 1), with the model in training mode: a learning curve of a
-        held-out measure, say. It should evaluate under :func:`torch.no_grad`,
+        held-out measure, say. It should evaluate under ``torch.no_grad()``,
         draw no random numbers from the global generator, and leave the model's
         weights and mode as it found them. Its time counts in ``seconds``.
 
