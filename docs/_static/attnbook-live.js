@@ -264,9 +264,10 @@
     notice.hidden = true;
   }
 
-  function startLocally() {
+  function startLocally(again = true) {
     return ["In a clone of the repository, run ", code(config.command),
-      " and open the URL it prints; then click Run again."];
+      again ? " and open the URL it prints (if it is only starting, click Run again in a moment)."
+        : " and open the URL it prints: the book, served with a kernel of your own."];
   }
 
   function binderActions(where) {
@@ -286,10 +287,10 @@
   function noKernelMessage(where) {
     if (window.location.protocol === "file:") {
       return say(where, ["This page was opened as a file, so no kernel can talk to it. ",
-        ...startLocally()]);
+        ...startLocally(false)]);
     }
     return say(where, [element("strong", { text: "No kernel is connected to this page. " }),
-      ...startLocally()], binderActions(where));
+      ...startLocally(false)], binderActions(where));
   }
 
   // -- the kernel server --------------------------------------------------------------------------

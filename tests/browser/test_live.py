@@ -322,11 +322,20 @@ def test_the_token_moves_from_the_address_bar_to_session_storage(chapter, book, 
     traffic.check()
 
 
+STYLES = """() => Array.from(document.querySelectorAll(
+        'p code, div.highlight pre, article h1, article p'), el => {
+    const style = getComputedStyle(el);
+    return [style.fontFamily, style.fontSize, style.lineHeight, style.color].join(' ');
+})"""
+
+
 def test_run_on_a_later_cell_runs_the_earlier_cells_first(chapter):
     page, traffic = chapter
     index = figure_index(page)
     assert index >= 5
+    styles = page.evaluate(STYLES)
     cell = run(page, index)
+    assert page.evaluate(STYLES) == styles  # thebe's style restyles nothing of the book
     # every earlier cell ran first, in page order, in the new kernel
     assert counts(page, index + 1) == [str(n) for n in range(1, index + 2)]
     assert counts(page, cells(page).count())[index + 1:] == [None] * (
@@ -476,6 +485,11 @@ def test_a_wrong_token_gets_a_clear_message(browser, book, kernel_server):
     assert counts(page, 2) == [None, None]
     traffic.check(network_errors=True)  # Chromium logs the 403 itself
     assert all("403" in e for e in traffic.network_errors if "favicon" not in e)
+    # opening the URL `tox -e live` printed in another tab gives its token to this one
+    other = page.context.new_page()
+    other.goto(book["url"] + "index.html" + kernel_server.fragment(), wait_until="networkidle")
+    run(page, 1)
+    assert counts(page, 2) == ["1", "2"]
     page.context.close()
 
 
