@@ -116,3 +116,56 @@ def test_bahdanau_placement_never_attends_to_padding():
     src[1, 4:] = 0
     _, weights = model(src, torch.randint(2, 12, (2, 3)))
     assert torch.all(weights[1, :, 4:] == 0) and torch.all(weights[0] > 0)
+
+
+def test_summary_is_the_decoders_initial_state_with_padding():
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 12, d_embed=8, d_hidden=16, attention=False, feed_summary=True)
+    src = torch.randint(2, 12, (3, 7))
+    src[1, 5:] = 0  # the forward half is read at each row's own last token
+    src[2, 2:] = 0
+    memory, hidden, memory_mask = model.encode(src)
+    torch.testing.assert_close(model.summary(memory, memory_mask), hidden[0])
+    assert not torch.allclose(model.summary(memory), hidden[0])  # padding ignored: differs
+
+
+def test_feed_summary_matches_cho_et_al_equations():
+    """Cho et al.: s_i = GRU([E y_{i-1}; c], s_{i-1}) from s_0 = c, logits W_o [s_i; c],
+    with the GRU equations of torch.nn.GRU's documentation, step by step in float64."""
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 9, d_embed=6, d_hidden=10, attention=False, feed_summary=True).double()
+    src, tgt = torch.randint(2, 12, (3, 7)), torch.randint(2, 9, (3, 5))
+    logits, weights = model(src, tgt)
+    assert weights is None and model.decoder.input_size == 6 + 10
+    _, hidden, _ = model.encode(src)
+    c = hidden[0].detach().numpy()
+    state = c.copy()
+
+    def w(t):
+        return t.detach().numpy()
+
+    gru = model.decoder
+    W_ih, W_hh = w(gru.weight_ih_l0), w(gru.weight_hh_l0)
+    b_ih, b_hh = w(gru.bias_ih_l0), w(gru.bias_hh_l0)
+    y_prev = w(model.tgt_embed.weight)[torch.cat([torch.ones_like(tgt[:, :1]), tgt[:, :-1]], 1)]
+    for i in range(tgt.shape[1]):
+        x = np.concatenate([y_prev[:, i], c], axis=-1)
+        gi, gh = x @ W_ih.T + b_ih, state @ W_hh.T + b_hh
+        r = _sigmoid(gi[:, :10] + gh[:, :10])
+        z = _sigmoid(gi[:, 10:20] + gh[:, 10:20])
+        n = np.tanh(gi[:, 20:] + r * gh[:, 20:])
+        state = (1 - z) * n + z * state
+        expected = np.concatenate([state, c], -1) @ w(model.readout.weight).T
+        np.testing.assert_allclose(w(logits[:, i]), expected + w(model.readout.bias), atol=1e-10)
+
+
+def test_feed_summary_generate_matches_teacher_forcing_and_needs_no_attention():
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 12, d_embed=8, d_hidden=16, attention=False, feed_summary=True).eval()
+    src = torch.randint(2, 12, (2, 6))
+    src[1, 4:] = 0
+    tokens, weights = model.generate(src, 5)
+    assert weights is None
+    assert torch.equal(model(src, tokens)[0].argmax(-1), tokens)
+    with pytest.raises(ValueError, match="feed_summary=True needs attention=False"):
+        Seq2Seq(12, 12, attention=True, feed_summary=True)

@@ -11,6 +11,7 @@ from .masked_lm import (
     WordVocabulary,
     masked_word_batch,
     masked_word_loss,
+    masked_word_losses,
 )
 from .order import (
     SCHEMES,
@@ -72,6 +73,7 @@ __all__ = [
     "language_model_loss",
     "masked_word_batch",
     "masked_word_loss",
+    "masked_word_losses",
     "order_blind_accuracy",
     "reverse_batch",
     "scoring_module",

@@ -117,3 +117,45 @@ def masked_word_loss(model, batch):
     """Cross-entropy at the masked positions."""
     tokens, targets = batch
     return nn.functional.cross_entropy(model(tokens).flatten(0, 1), targets.flatten())
+
+
+@torch.no_grad()
+def masked_word_losses(model, encoded):
+    """The loss of every word of every sentence, hidden alone.
+
+    Each position of each sentence is replaced by ``[MASK]`` (id 0) in turn, the
+    other words left as they are, and the cross-entropy of the hidden word is
+    recorded: an exact evaluation over a corpus, with no sampling of positions.
+
+    Parameters
+    ----------
+    model : MaskedWordModel
+    encoded : torch.Tensor of shape (num_sentences, num_tokens)
+        The corpus as word ids.
+
+    Returns
+    -------
+    torch.Tensor of shape (num_sentences, num_tokens)
+        Entry ``[s, t]``: the loss, in nats, of word ``t`` of sentence ``s``.
+        Its mean is what :func:`masked_word_loss` estimates from random batches.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from attnbook.experiments import MaskedWordModel, masked_word_losses
+    >>> _ = torch.manual_seed(0)
+    >>> model = MaskedWordModel(vocab_size=10, context_length=6).eval()
+    >>> masked_word_losses(model, torch.randint(1, 10, (4, 6))).shape
+    torch.Size([4, 6])
+    """
+    if encoded.dim() != 2:
+        raise ValueError(f"expected encoded of shape (num_sentences, num_tokens), "
+                         f"got {tuple(encoded.shape)}")
+    losses = []
+    for position in range(encoded.shape[1]):
+        tokens = encoded.clone()
+        tokens[:, position] = 0  # [MASK]
+        logits = model(tokens)[:, position]  # (num_sentences, vocab_size)
+        losses.append(nn.functional.cross_entropy(logits, encoded[:, position],
+                                                  reduction="none"))
+    return torch.stack(losses, dim=1)  # (num_sentences, num_tokens)

@@ -16,10 +16,15 @@ class Seq2Seq(nn.Module):
     :math:`s_0 = [\overrightarrow{h}_T; \overleftarrow{h}_1]`.
 
     Without attention (``attention=False``) the decoder sees the source only
-    through :math:`s_0`, a single vector of size ``d_hidden`` whatever the
+    through :math:`c = s_0`, a single vector of size ``d_hidden`` whatever the
     length of the source (the bottleneck of :cite:t:`sutskever2014` and
-    :cite:t:`cho2014`): :math:`s_i = \mathrm{GRU}(y_{i-1} E, s_{i-1})`,
-    logits :math:`s_i W_o`.
+    :cite:t:`cho2014`). By default :math:`c` is only the initial state, as in
+    :cite:t:`sutskever2014`: :math:`s_i = \mathrm{GRU}(y_{i-1} E, s_{i-1})`,
+    logits :math:`s_i W_o`. With ``feed_summary=True`` it also enters every
+    step, as in :cite:t:`cho2014` (and the RNNencdec baseline of
+    :cite:t:`bahdanau2014`): :math:`s_i = \mathrm{GRU}([y_{i-1} E; c], s_{i-1})`,
+    logits :math:`[s_i; c] W_o`, the decoder of Bahdanau's placement with the
+    fixed :math:`c` in place of :math:`c_i`.
 
     With attention, :class:`attnbook.AdditiveAttention` scores a query against
     all encoder states :math:`h_j` (keys and values) and returns the context
@@ -58,13 +63,17 @@ class Seq2Seq(nn.Module):
     placement : str
         Where attention sits in the decoder, ``"luong"`` or ``"bahdanau"`` (see
         above); ignored without attention.
+    feed_summary : bool
+        Without attention, feed the summary :math:`c = s_0` to every decoder
+        step and to the readout (Cho et al.'s decoder); needs ``attention=False``.
 
     Attributes
     ----------
     decoder : torch.nn.GRU or torch.nn.GRUCell
         A :class:`~torch.nn.GRUCell` of input size ``d_embed + d_hidden`` for
-        Bahdanau's placement, otherwise a :class:`~torch.nn.GRU` of input size
-        ``d_embed``.
+        Bahdanau's placement, a :class:`~torch.nn.GRU` of input size
+        ``d_embed + d_hidden`` with ``feed_summary``, otherwise a
+        :class:`~torch.nn.GRU` of input size ``d_embed``.
     attention : attnbook.AdditiveAttention or None
         Scores decoder states (queries) against encoder states (keys and values).
 
@@ -81,26 +90,34 @@ class Seq2Seq(nn.Module):
     >>> logits, attn_weights = model(torch.randint(2, 12, (4, 9)), torch.randint(2, 12, (4, 7)))
     >>> type(model.decoder).__name__, attn_weights.shape
     ('GRUCell', torch.Size([4, 7, 9]))
+    >>> model = Seq2Seq(12, 12, attention=False, feed_summary=True)  # Cho et al.'s
+    >>> logits, attn_weights = model(torch.randint(2, 12, (4, 9)), torch.randint(2, 12, (4, 7)))
+    >>> model.decoder.input_size, logits.shape, attn_weights
+    (96, torch.Size([4, 7, 12]), None)
     """
 
     def __init__(self, src_vocab_size, tgt_vocab_size, d_embed=32, d_hidden=64,
-                 attention=True, d_attn=32, bos_id=1, placement="luong"):
+                 attention=True, d_attn=32, bos_id=1, placement="luong", feed_summary=False):
         super().__init__()
         if d_hidden % 2:
             raise ValueError(f"d_hidden must be even (two encoder directions), got {d_hidden}")
         if placement not in ("luong", "bahdanau"):
             raise ValueError(f"placement must be 'luong' or 'bahdanau', got {placement!r}")
-        self.bos_id, self.placement = bos_id, placement
+        if feed_summary and attention:
+            raise ValueError("feed_summary=True needs attention=False (attention reads c_i)")
+        self.bos_id, self.placement, self.feed_summary = bos_id, placement, feed_summary
         self.src_embed = nn.Embedding(src_vocab_size, d_embed)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, d_embed)
         # Bidirectional encoder, as in Bahdanau et al.: each state sees both sides.
         self.encoder = nn.GRU(d_embed, d_hidden // 2, batch_first=True, bidirectional=True)
         if attention and placement == "bahdanau":  # the context c_i is part of the input
             self.decoder = nn.GRUCell(d_embed + d_hidden, d_hidden)
-        else:
-            self.decoder = nn.GRU(d_embed, d_hidden, batch_first=True)
+        else:  # with feed_summary, the fixed summary c is part of the input
+            d_input = d_embed + d_hidden if feed_summary else d_embed
+            self.decoder = nn.GRU(d_input, d_hidden, batch_first=True)
         self.attention = AdditiveAttention(d_hidden, d_hidden, d_attn) if attention else None
-        self.readout = nn.Linear(2 * d_hidden if attention else d_hidden, tgt_vocab_size)
+        self.readout = nn.Linear(2 * d_hidden if attention or feed_summary else d_hidden,
+                                 tgt_vocab_size)
 
     def _check(self, tokens, name):
         if tokens.dim() != 2 or tokens.dtype != torch.long:
@@ -141,12 +158,44 @@ class Seq2Seq(nn.Module):
         """
         if self.attention is not None and self.placement == "bahdanau":
             return self.bahdanau_steps(tgt_in, memory, hidden, memory_mask)
-        states, hidden = self.decoder(self.tgt_embed(tgt_in), hidden)  # (batch, t, d_hidden)
+        inputs = self.tgt_embed(tgt_in)  # (batch, t, d_embed)
+        if self.feed_summary:  # Cho et al.: the summary c enters every step and the readout
+            c = self.summary(memory, memory_mask).unsqueeze(1)  # (batch, 1, d_hidden)
+            c = c.expand(-1, inputs.shape[1], -1)  # (batch, t, d_hidden)
+            states, hidden = self.decoder(torch.cat([inputs, c], dim=-1), hidden)
+            return self.readout(torch.cat([states, c], dim=-1)), None, hidden
+        states, hidden = self.decoder(inputs, hidden)  # (batch, t, d_hidden)
         if self.attention is None:
             return self.readout(states), None, hidden
         context, attn_weights = self.attention(states, memory, memory, attn_mask=memory_mask)
         logits = self.readout(torch.cat([states, context], dim=-1))  # attn: (batch, t, src_len)
         return logits, attn_weights, hidden
+
+    @staticmethod
+    def summary(memory, memory_mask=None):
+        r"""The summary :math:`c = [\overrightarrow{h}_T; \overleftarrow{h}_1]`, from ``memory``.
+
+        Parameters
+        ----------
+        memory : torch.Tensor of shape (batch, src_len, d_hidden)
+            Encoder states, as :meth:`encode` returns them.
+        memory_mask : torch.Tensor of shape (batch, 1, src_len), optional
+            True where the source is not padding; default: no padding.
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, d_hidden)
+            The forward half at each row's last token and the backward half at
+            its first: the decoder's initial state :math:`s_0`.
+        """
+        batch, src_len, d_hidden = memory.shape
+        if memory_mask is None:
+            last = torch.full((batch,), src_len - 1, device=memory.device)
+        else:
+            last = memory_mask.sum(dim=-1).squeeze(1) - 1
+        half = d_hidden // 2
+        forward = memory[torch.arange(batch, device=memory.device), last, :half]
+        return torch.cat([forward, memory[:, 0, half:]], dim=-1)  # (batch, d_hidden)
 
     def bahdanau_steps(self, tgt_in, memory, hidden, memory_mask=None):
         """Bahdanau's placement, one token at a time: query s_{i-1}, c_i into the GRU.
