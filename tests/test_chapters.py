@@ -82,7 +82,7 @@ SHARE = re.compile(
     re.S,
 )
 # Chapters whose shares of attention still lack their uniform baseline (issue 15).
-SHARES_WITHOUT_BASELINE = {"self-attention", "why-attention"}
+SHARES_WITHOUT_BASELINE = {"why-attention"}
 
 
 @pytest.mark.parametrize(
