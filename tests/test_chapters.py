@@ -53,9 +53,7 @@ BOUND = re.compile(
 GLUE = re.compile(r"glue\(\s*[\"']([^\"']+)[\"']\s*,\s*([^\n]*)")
 # Chapters whose bounds still glue plainly rounded numbers (issue 15): each leaves this
 # list once its bounds go through attnbook.experiments.claims (strict xfail tells when).
-UNSAFE_BOUNDS = {
-    "why-attention",
-}
+UNSAFE_BOUNDS = set()
 
 
 @pytest.mark.parametrize(
@@ -82,7 +80,7 @@ SHARE = re.compile(
     re.S,
 )
 # Chapters whose shares of attention still lack their uniform baseline (issue 15).
-SHARES_WITHOUT_BASELINE = {"why-attention"}
+SHARES_WITHOUT_BASELINE = set()
 
 
 @pytest.mark.parametrize(
