@@ -75,6 +75,16 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+def _gru_step(x, state, W_ih, W_hh, b_ih, b_hh):
+    """One step of the GRU equations of torch.nn.GRUCell's documentation, in NumPy."""
+    d = state.shape[-1]
+    gi, gh = x @ W_ih.T + b_ih, state @ W_hh.T + b_hh
+    r = _sigmoid(gi[:, :d] + gh[:, :d])
+    z = _sigmoid(gi[:, d:2 * d] + gh[:, d:2 * d])
+    n = np.tanh(gi[:, 2 * d:] + r * gh[:, 2 * d:])
+    return (1 - z) * n + z * state
+
+
 def test_bahdanau_placement_matches_the_equations():
     """Bahdanau et al.: c_i = attn(s_{i-1}, h), s_i = GRU([E y_{i-1}; c_i], s_{i-1}),
     logits W_o [s_i; c_i], with the GRU equations of torch.nn.GRUCell's documentation
@@ -99,11 +109,7 @@ def test_bahdanau_placement_matches_the_equations():
                                             w(att.W_key.weight).T, w(att.w_v.weight)[0])
         context = context[:, 0]
         x = np.concatenate([y_prev[:, i], context], axis=-1)
-        gi, gh = x @ W_ih.T + b_ih, state @ W_hh.T + b_hh
-        r = _sigmoid(gi[:, :10] + gh[:, :10])
-        z = _sigmoid(gi[:, 10:20] + gh[:, 10:20])
-        n = np.tanh(gi[:, 20:] + r * gh[:, 20:])
-        state = (1 - z) * n + z * state
+        state = _gru_step(x, state, W_ih, W_hh, b_ih, b_hh)
         expected = np.concatenate([state, context], -1) @ w(model.readout.weight).T
         np.testing.assert_allclose(w(logits[:, i]), expected + w(model.readout.bias), atol=1e-10)
         np.testing.assert_allclose(w(weights[:, i]), alpha[:, 0], atol=1e-10)
@@ -150,11 +156,7 @@ def test_feed_summary_matches_cho_et_al_equations():
     y_prev = w(model.tgt_embed.weight)[torch.cat([torch.ones_like(tgt[:, :1]), tgt[:, :-1]], 1)]
     for i in range(tgt.shape[1]):
         x = np.concatenate([y_prev[:, i], c], axis=-1)
-        gi, gh = x @ W_ih.T + b_ih, state @ W_hh.T + b_hh
-        r = _sigmoid(gi[:, :10] + gh[:, :10])
-        z = _sigmoid(gi[:, 10:20] + gh[:, 10:20])
-        n = np.tanh(gi[:, 20:] + r * gh[:, 20:])
-        state = (1 - z) * n + z * state
+        state = _gru_step(x, state, W_ih, W_hh, b_ih, b_hh)
         expected = np.concatenate([state, c], -1) @ w(model.readout.weight).T
         np.testing.assert_allclose(w(logits[:, i]), expected + w(model.readout.bias), atol=1e-10)
 
