@@ -107,6 +107,9 @@ def start_kernel_server(origin, token, port, folder, cull_minutes=CULL_MINUTES, 
     env["JUPYTER_PATH"] = os.pathsep.join(
         filter(None, [str(KERNELS), os.environ.get("JUPYTER_PATH", "")]))
     env.setdefault("MPLBACKEND", "Agg")  # as in the build (the page turns on inline figures)
+    # one intra-op thread, as the build's kernels (conf.py): the chapters' models are
+    # small, and more threads only spin against other processes on a busy machine
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = os.environ.get("ATTNBOOK_NUM_THREADS", "1")
     # stdin is no terminal: on SIGINT the server stops at once instead of asking
     return subprocess.Popen(command, stdin=subprocess.DEVNULL,
                             stdout=log or None, stderr=subprocess.STDOUT if log else None,

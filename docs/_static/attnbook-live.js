@@ -71,6 +71,7 @@
   }
 
   let memoryConnection = null;
+  let fragmentProblem = null; // why the kernel address in this page's URL was not used
   let channel = null;
   try {
     channel = new BroadcastChannel(CHANNEL);
@@ -89,7 +90,13 @@
     // out of the address bar and the history entry, valid or not
     history.replaceState(history.state, "", window.location.pathname + window.location.search);
     const connection = connectionFrom(params.get("kernel"), params.get("token"));
-    if (!connection) return;
+    if (!connection) {
+      fragmentProblem = !params.get("token")
+        ? "The address of this page named a kernel server but no token. "
+        : "The address of this page named a kernel server this page does not use (only " +
+          "one on this machine, 127.0.0.1, with a token). ";
+      return;
+    }
     storeConnection(connection);
     if (channel) channel.postMessage(connection);
   })();
@@ -290,6 +297,7 @@
         ...startLocally(false)]);
     }
     return say(where, [element("strong", { text: "No kernel is connected to this page. " }),
+      ...(fragmentProblem && !storedConnection() ? [fragmentProblem] : []),
       ...startLocally(false)], binderActions(where));
   }
 
@@ -515,7 +523,7 @@
   async function ensureKernel(where) {
     // a kernel whose connection is down (its server stopped, or it was culled) for a
     // few seconds is replaced: the earlier cells then run again in the new one
-    if (kernelAlive() && (await connected(kernel(), 3000)) && (await kernelListed())) return true;
+    if (kernelAlive() && (await connected(kernel(), 2000)) && (await kernelListed())) return true;
     const lost = Boolean(state.session);
     if (lost) forgetKernel();
     const connection = state.useBinder ? null : (storedConnection() || memoryConnection);

@@ -440,13 +440,19 @@ def test_run_all_runs_every_cell_from_the_top(chapter):
 # -- no kernel: the page says so, promptly, and the next click works ----------------------------
 
 
-def test_without_a_kernel_server_the_page_says_what_to_start(browser, book):
-    page, traffic = open_chapter(browser, book)
+@pytest.mark.parametrize(("fragment", "says"), [
+    ("", "No kernel is connected"),
+    ("#kernel=http://127.0.0.1:9/", "no token"),  # the token cut off the URL
+    ("#kernel=https://example.org/&token=abc", "only one on this machine"),
+], ids=["nothing", "no-token", "not-loopback"])
+def test_without_a_kernel_server_the_page_says_what_to_start(browser, book, fragment, says):
+    page, traffic = open_chapter(browser, book, fragment)
+    assert "#" not in page.url
     started = time.monotonic()
     cells(page).nth(2).locator("button[data-action=run]").click()
     text = notice(page)
     assert time.monotonic() - started < 2
-    assert "No kernel" in text and "python3 -m tox -e live" in text
+    assert says in text and "python3 -m tox -e live" in text
     assert counts(page, 3) == [None] * 3
     assert not [u for u in traffic.urls if not u.startswith(book["origin"])]
     traffic.check()  # not even the browser's own network errors
