@@ -83,7 +83,7 @@
     channel = null;
   }
 
-  (function takeConnectionFromFragment() {
+  function takeConnectionFromFragment() {
     const fragment = window.location.hash.slice(1);
     if (!/(^|&)kernel=/.test(fragment)) return;
     const params = new URLSearchParams(fragment);
@@ -98,8 +98,12 @@
       return;
     }
     storeConnection(connection);
+    fragmentProblem = null;
     if (channel) channel.postMessage(connection);
-  })();
+  }
+  takeConnectionFromFragment();
+  // the URL pasted into the address bar of the page it names only changes the fragment
+  window.addEventListener("hashchange", takeConnectionFromFragment);
 
   // -- a chapter page ---------------------------------------------------------------------
 

@@ -459,6 +459,17 @@ def test_without_a_kernel_server_the_page_says_what_to_start(browser, book, frag
     page.context.close()
 
 
+def test_the_url_pasted_into_an_open_page_connects_it(browser, book, kernel_server):
+    page, traffic = open_chapter(browser, book)
+    # the same page with the fragment: the browser only changes the fragment
+    page.goto(book["url"] + f"{CHAPTER}.html" + kernel_server.fragment())
+    page.wait_for_function("() => !window.location.hash")
+    run(page, 1)
+    assert counts(page, 2) == ["1", "2"]
+    traffic.check()
+    page.context.close()
+
+
 def test_a_server_that_is_not_running_yet_then_runs_without_a_reload(browser, book, tmp_path):
     port = live.free_port()
     token = secrets.token_urlsafe(32)
@@ -519,6 +530,35 @@ def test_an_idle_kernel_is_stopped_and_the_next_run_starts_a_new_one(browser, bo
     finally:
         page.context.close()
         server.stop()
+
+
+def test_the_hosted_book_offers_binder_and_contacts_it_only_on_that_click(browser, book):
+    """As built where the repository is on GitHub (the page's config names it)."""
+    context = browser.new_context()
+    page = context.new_page()
+    traffic = Traffic(page)
+    binder = {"repo": "someone/attnbook", "ref": "main", "binderUrl": "https://mybinder.org",
+              "repoProvider": "github"}
+
+    def hosted(route):
+        body = route.fetch().text().replace('"binder": null', '"binder": ' + json.dumps(binder))
+        route.fulfill(body=body, content_type="text/html; charset=utf-8")
+
+    page.route(f"**/{CHAPTER}.html", hosted)
+    page.goto(book["url"] + f"{CHAPTER}.html", wait_until="networkidle")
+    cells(page).nth(1).locator("button[data-action=run]").click()
+    text = notice(page)
+    assert "Start a kernel on Binder" in text and "minutes the first time" in text
+    page.wait_for_timeout(500)
+    assert not traffic.outside  # nothing leaves the machine before the click
+    page.locator(".attnbook-live-notice button[data-action=binder]").click()
+    page.wait_for_function("() => document.querySelector('.attnbook-live-notice')"
+                           ".textContent.includes('No kernel could be started')", timeout=10_000)
+    assert traffic.outside  # the click asked Binder (the test aborts it)
+    assert all(url.startswith("https://mybinder.org/build/gh/someone/attnbook/main")
+               for url in traffic.outside), traffic.outside
+    assert not traffic.page_errors
+    context.close()
 
 
 def test_a_request_that_leaves_the_machine_is_caught(browser, book):
