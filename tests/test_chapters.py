@@ -104,3 +104,38 @@ def test_no_control_characters(path):
     bad = [(n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
            if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", line)]
     assert not bad, f"{path.name}: control characters on lines {[n for n, _ in bad]}"
+
+
+def _names(source):
+    """``(defined, used)`` names of a cell's code (magics skipped)."""
+    import ast
+    import builtins
+
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("%"))
+    defined, used = set(), set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Name):
+            (defined if isinstance(node.ctx, ast.Store) else used).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            defined |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+    return defined, used - set(dir(builtins))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_visible_cells_need_no_name_that_only_a_hidden_cell_defines(path):
+    """The downloaded notebook and the live page run the visible cells only."""
+    visible, hidden, offending = set(), set(), []
+    for options, source in cells(path):
+        defined, used = _names(source)
+        if "remove-cell" in options:
+            hidden |= defined
+            continue
+        missing = (used - defined - visible) & hidden
+        if missing:
+            offending.append(f"{sorted(missing)} in: {source.splitlines()[0][:60]}")
+        visible |= defined
+    assert not offending, f"{path.name}: visible cells use hidden names:\n" + "\n".join(offending)
